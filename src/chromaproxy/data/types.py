@@ -1,0 +1,48 @@
+"""The in-memory form every dataset source produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+UNLABELED = -1
+
+
+@dataclass
+class ImageSet:
+    """One split of a dataset held as a single uint8 tensor.
+
+    ``images`` is (N, 3, H, W) uint8 RGB; ``labels`` is (N,) int64 with ``UNLABELED`` (-1) where an image
+    has no label. Keeping the whole split as one tensor lets augmentation run on whole batches.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be (N, 3, H, W) uint8, got {tuple(self.images.shape)} {self.images.dtype}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError("labels must be (N,) matching images")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def labeled(self) -> bool:
+        return bool((self.labels != UNLABELED).any())
+
+    def subset(self, index: torch.Tensor) -> "ImageSet":
+        return ImageSet(self.images[index], self.labels[index], self.classes)
+
+
+@dataclass
+class DatasetSplits:
+    """What a source returns: the train split and, where the dataset has one, the test split."""
+
+    name: str
+    train: ImageSet
+    test: ImageSet | None
+    location: str
