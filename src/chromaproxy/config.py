@@ -1,0 +1,301 @@
+"""Typed run configuration: dataclass defaults, YAML presets, and type-checked ``key=value`` overrides.
+
+Every key a user can set is a dataclass field below, so one place documents the defaults and one function
+(``_coerce``) checks every value, whether it comes from a preset or the command line. Task sections
+(``supervised.*``, later ``colorization.*`` …) come from each task's ``Options`` dataclass in the task
+registry, so adding a task never touches this file. A preset may name a ``base:`` preset (relative path)
+whose values it overrides: the quick CPU presets are the paper presets with a few keys changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from chromaproxy.errors import UserError
+from chromaproxy.tasks import TASKS
+
+
+@dataclass
+class DataConfig:
+    name: str = "cifar10"  # cifar10 | folder
+    root: str | None = None  # parent of the standard datasets; default $CHROMAPROXY_DATA, else ~/.cache/chromaproxy
+    path: str | None = None  # the image folder, for name=folder
+    limit: int | None = None  # use only the first N training images (quick runs)
+    image_size: int = 32  # side of the square images the backbone sees (folder images are resized to it)
+    labels_per_class: int | None = None  # keep labels for only this many images per class (seeded, stratified)
+    val_size: int = 0  # training images held out for validation (stratified); enables best.* checkpoints
+    skip_bad: bool = False  # skip (and count) unreadable files in a folder instead of stopping
+    download: bool = True  # download a missing standard dataset (md5-checked) when the network allows
+
+
+@dataclass
+class AugmentConfig:
+    crop_padding: int = 4  # random crop with this much zero padding (0 = off)
+    hflip: bool = True  # random horizontal flip
+    color_jitter: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # brightness, contrast, saturation, hue
+    color_jitter_p: float = 0.8  # probability that an image is jittered
+    grayscale_p: float = 0.0  # probability that an image is turned gray
+
+
+@dataclass
+class ModelConfig:
+    name: str = "nin"  # backbone: nin
+    width: float = 1.0  # channel multiplier (NIN 0.5 = 96 channels)
+    blocks: int = 4  # NIN blocks (3, 4 or 5)
+    input: Literal["rgb", "L", "sobel"] = "rgb"  # what the backbone sees; saved with the run
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200  # length of the run in epochs
+    max_steps: int | None = None  # length in optimizer steps; wins over epochs when set
+    batch_size: int = 128  # global batch size
+    lr: float = 0.1  # base learning rate
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    momentum: float = 0.9  # SGD momentum
+    nesterov: bool = True  # SGD Nesterov momentum
+    weight_decay: float = 5e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW betas
+    schedule: Literal["multistep", "cosine", "constant"] = "multistep"
+    milestones: list[float] = field(default_factory=lambda: [0.3, 0.6, 0.8])  # multistep: fractions of the run
+    gamma: float = 0.2  # multistep: lr factor at each milestone
+    warmup: float = 0.0  # fraction of the run with linear lr warm-up from 0
+    checkpoint_every: int = 0  # write checkpoints/last.* every N steps (0 = at the end of every epoch)
+    log_every: int = 20  # steps between metrics.jsonl records
+    tensorboard: bool = False  # also log to TensorBoard (runs/<name>/tensorboard)
+
+
+_BASE_FIELDS: list[tuple[str, Any, Any]] = [
+    ("seed", int, field(default=0)),  # seeds weights, augmentation, data order and splits
+    ("device", str, field(default="auto")),  # auto (cuda when present), cpu, cuda, cuda:1 …
+    ("out", str | None, field(default=None)),  # run directory; default runs/<preset>-<time>
+    ("resume", bool, field(default=False)),  # continue the run in `out` from checkpoints/last
+    ("preset", str, field(default="")),  # name of the preset the run came from (set from the file name)
+    ("tasks", list[str], field(default_factory=lambda: ["supervised"])),  # tasks trained together
+    ("task_weights", list[float], field(default_factory=lambda: [1.0])),  # loss weight per task
+    ("data", DataConfig, field(default_factory=DataConfig)),
+    ("augment", AugmentConfig, field(default_factory=AugmentConfig)),
+    ("model", ModelConfig, field(default_factory=ModelConfig)),
+    ("train", TrainConfig, field(default_factory=TrainConfig)),
+]
+
+Config = dataclasses.make_dataclass(
+    "Config",
+    _BASE_FIELDS
+    + [(name, task.Options, field(default_factory=task.Options)) for name, task in TASKS.items()],
+)
+Config.__doc__ = "The whole resolved configuration of a run (sections: data, augment, model, train, tasks)."
+
+
+def load_config(preset: str | Path | None, overrides: list[str] = ()) -> Any:
+    """Resolve a preset plus ``key=value`` overrides into a validated ``Config``."""
+    cfg = Config()
+    if preset is not None:
+        path = Path(preset)
+        _apply_mapping(cfg, _read_preset(path), source=str(path))
+        cfg.preset = path.stem
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"override '{item}' is not key=value (for example train.lr=0.05)")
+        set_key(cfg, key.strip(), raw.strip(), source="the command line", raw=True)
+    validate(cfg)
+    return cfg
+
+
+def config_from_dict(mapping: dict, source: str) -> Any:
+    """Rebuild a ``Config`` from a saved ``config.yaml`` mapping (e.g. when resuming or evaluating)."""
+    cfg = Config()
+    _apply_mapping(cfg, mapping, source=source)
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Any, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def all_keys(cfg: Any | None = None) -> list[str]:
+    """Every settable dotted key, in declaration order."""
+    cfg = cfg if cfg is not None else Config()
+    keys = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += [f"{f.name}.{sub}" for sub in all_keys(value)]
+        else:
+            keys.append(f.name)
+    return keys
+
+
+def set_key(cfg: Any, key: str, value: Any, source: str, raw: bool = False) -> None:
+    """Set dotted ``key`` to ``value`` after checking it against the field's type.
+
+    With ``raw=True`` the value is a command-line string: parsed as YAML (``[a,b]`` lists, numbers, true/
+    false, null) unless the field holds text, where the string is kept as typed (so ``model.input=L``
+    or a path like ``data.path=2024`` stays a string).
+    """
+    owner, name, hint = _locate(cfg, key)
+    if raw:
+        value = _parse_raw(value, hint)
+    setattr(owner, name, _coerce(value, hint, key, source))
+
+
+def validate(cfg: Any) -> None:
+    """Checks that involve several keys."""
+    unknown = [t for t in cfg.tasks if t not in TASKS]
+    if unknown:
+        raise UserError(f"unknown task '{unknown[0]}' in tasks; available: {', '.join(TASKS)}")
+    if not cfg.tasks:
+        raise UserError("tasks is empty; name at least one, e.g. tasks=[supervised]")
+    if len(cfg.task_weights) != len(cfg.tasks):
+        raise UserError(
+            f"task_weights has {len(cfg.task_weights)} values for {len(cfg.tasks)} tasks; give one weight per task"
+        )
+    if cfg.train.batch_size <= 0 or cfg.train.epochs <= 0:
+        raise UserError("train.batch_size and train.epochs must be positive")
+    if cfg.train.max_steps is not None and cfg.train.max_steps <= 0:
+        raise UserError("train.max_steps must be positive (or null to train for train.epochs)")
+    if len(cfg.augment.color_jitter) != 4:
+        raise UserError("augment.color_jitter needs 4 values: [brightness, contrast, saturation, hue]")
+    if any(not 0 < m < 1 for m in cfg.train.milestones):
+        raise UserError("train.milestones are fractions of the run, each between 0 and 1 (e.g. [0.3,0.6,0.8])")
+    if cfg.data.name == "folder" and not cfg.data.path:
+        raise UserError("data.name=folder needs data.path=DIR (a folder of images)")
+
+
+def _read_preset(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if not path.is_file():
+        raise UserError(f"config file not found: {path} (presets live in configs/, e.g. configs/supervised-cifar10-quick.yaml)")
+    try:
+        mapping = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where} is not valid YAML: {getattr(err, 'problem', err)}") from None
+    if not isinstance(mapping, dict):
+        raise UserError(f"{path} must be a mapping of config keys (e.g. 'train:' with 'lr: 0.1')")
+    base = mapping.pop("base", None)
+    if base is None:
+        return mapping
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise UserError(f"{path} names base {base}, which leads back to itself")
+    return _merge(_read_preset(base_path, seen + (base_path,)), mapping)
+
+
+def _merge(base: dict, top: dict) -> dict:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_mapping(cfg: Any, mapping: dict, source: str, prefix: str = "") -> None:
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        target = _locate(cfg, dotted)
+        if isinstance(value, dict) and dataclasses.is_dataclass(getattr(target[0], target[1])):
+            _apply_mapping(cfg, value, source, prefix=f"{dotted}.")
+        else:
+            set_key(cfg, dotted, value, source)
+
+
+def _locate(cfg: Any, key: str) -> tuple[Any, str, Any]:
+    """Find the dataclass holding dotted ``key``; an unknown key names the closest valid one."""
+    owner = cfg
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        hints = typing.get_type_hints(type(owner))
+        if part not in hints:
+            raise UserError(_unknown_key_message(key, cfg))
+        if depth == len(parts) - 1:
+            return owner, part, hints[part]
+        owner = getattr(owner, part)
+        if not dataclasses.is_dataclass(owner):
+            raise UserError(_unknown_key_message(key, cfg))
+    raise UserError(_unknown_key_message(key, cfg))
+
+
+def _unknown_key_message(key: str, cfg: Any) -> str:
+    keys = all_keys(cfg)
+    sections = sorted({k.split(".")[0] for k in keys if "." in k})
+    close = difflib.get_close_matches(key, keys + sections, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "run 'chromaproxy config show' to list every key"
+    return f"unknown config key '{key}': {hint}"
+
+
+def _parse_raw(raw: str, hint: Any) -> Any:
+    if _accepts_text(hint) and raw not in ("null", "None", "~"):
+        return raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _accepts_text(hint: Any) -> bool:
+    return hint is str or (_is_union(hint) and str in typing.get_args(hint))
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Return ``value`` converted to ``hint`` or raise a one-line error naming key, value and type."""
+    origin = typing.get_origin(hint)
+    if _is_union(hint):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key, source)
+            except UserError:
+                continue
+        raise _type_error(key, value, hint, source)
+    if origin is Literal:
+        if value in typing.get_args(hint):
+            return value
+        choices = ", ".join(str(c) for c in typing.get_args(hint))
+        raise UserError(f"{key}={value!r} from {source} is not allowed; choose one of: {choices}")
+    if origin is list:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        (item_hint,) = typing.get_args(hint)
+        return [_coerce(v, item_hint, key, source) for v in items]
+    if dataclasses.is_dataclass(hint):
+        raise UserError(f"{key} is a section; set its keys, e.g. {key}.{dataclasses.fields(hint)[0].name}=...")
+    return _coerce_scalar(value, hint, key, source)
+
+
+def _coerce_scalar(value: Any, hint: Any, key: str, source: str) -> Any:
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise _type_error(key, value, hint, source)
+
+
+def _type_error(key: str, value: Any, hint: Any, source: str) -> UserError:
+    name = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+    return UserError(f"{key}={value!r} from {source} is not a valid {name}")

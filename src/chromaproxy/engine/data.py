@@ -1,0 +1,65 @@
+"""The training data of a run: source, limit, validation split, labeled subset, saved in the run dir."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from chromaproxy.data.sources import load_source
+from chromaproxy.data.splits import label_split, val_split
+from chromaproxy.data.types import UNLABELED, ImageSet
+from chromaproxy.engine.checkpoint import atomic_write_text
+
+
+@dataclass
+class TrainingData:
+    """``train`` carries UNLABELED (-1) for images outside the labeled subset."""
+
+    train: ImageSet
+    val: ImageSet | None
+    test: ImageSet | None
+    classes: list[str]
+
+    def pool(self, labeled_only: bool) -> torch.Tensor:
+        """Indices of the training images a run draws batches from."""
+        if labeled_only:
+            return torch.nonzero(self.train.labels != UNLABELED).flatten()
+        return torch.arange(len(self.train))
+
+
+def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingData:
+    """Load the dataset the config names and cut it into the run's splits (saved as ``splits.json``)."""
+    data = cfg.data
+    source = load_source(
+        data.name, root=data.root, path=data.path, image_size=data.image_size,
+        skip_bad=data.skip_bad, download=data.download, progress=progress,
+    )
+    full = source.train
+    if data.limit is not None:
+        full = full.subset(torch.arange(min(data.limit, len(full))))
+    train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
+    train = full.subset(train_index)
+    labeled = None
+    if data.labels_per_class is not None:
+        labeled = label_split(train.labels, data.labels_per_class, cfg.seed)
+        train = _keep_labels(train, labeled)
+    if run is not None:
+        _save_splits(run, train_index[labeled] if labeled is not None else None, val_index)
+    val = full.subset(val_index) if len(val_index) else None
+    return TrainingData(train=train, val=val, test=source.test, classes=full.classes)
+
+
+def _keep_labels(images: ImageSet, labeled: torch.Tensor) -> ImageSet:
+    labels = torch.full_like(images.labels, UNLABELED)
+    labels[labeled] = images.labels[labeled]
+    return ImageSet(images.images, labels, images.classes)
+
+
+def _save_splits(run: Path, labeled: torch.Tensor | None, val: torch.Tensor) -> None:
+    """Indices into the (limited) training split, so any later command can rebuild the same splits."""
+    splits = {"val": val.tolist(), "labeled": None if labeled is None else labeled.tolist()}
+    atomic_write_text(run / "splits.json", json.dumps(splits) + "\n")

@@ -1,0 +1,42 @@
+"""Data order: a pure function of (seed, epoch), so a resumed run replays exactly the same batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from chromaproxy.errors import UserError
+
+
+class EpochSampler:
+    """Shuffles ``pool`` (indices into the training images) once per epoch and cuts it into batches.
+
+    The permutation of epoch ``e`` comes from a generator seeded with ``(seed, e)``; nothing else is
+    needed to restart mid-epoch than the epoch and the position in it. The last incomplete batch is
+    dropped so every step sees the same batch size (BatchNorm statistics, exact resume).
+    """
+
+    def __init__(self, pool: torch.Tensor, batch_size: int, seed: int) -> None:
+        if len(pool) < batch_size:
+            raise UserError(
+                f"train.batch_size={batch_size} is larger than the {len(pool)} training images; "
+                "lower train.batch_size or raise data.limit"
+            )
+        self.pool = pool
+        self.batch_size = batch_size
+        self.seed = seed
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.pool) // self.batch_size
+
+    def order(self, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return self.pool[torch.randperm(len(self.pool), generator=generator)]
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        """Index batches of ``epoch`` from batch number ``start`` on."""
+        order = self.order(epoch)
+        for step in range(start, self.steps_per_epoch):
+            yield order[step * self.batch_size : (step + 1) * self.batch_size]

@@ -1,0 +1,253 @@
+"""One training loop for every method: a weighted list of tasks over one shared backbone.
+
+Exact resume: everything random comes from (a) the seed, (b) the global torch RNG and (c) the augmentation
+generator; the data order is a pure function of (seed, epoch). A checkpoint stores the weights, the
+optimizer state, both RNG states and the step, so a run killed after a checkpoint and resumed ends with
+the same weights, bit for bit on a CPU, as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from chromaproxy import __version__
+from chromaproxy.data.augment import AugmentSpec, augment, to_float
+from chromaproxy.data.types import ImageSet
+from chromaproxy.engine.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
+from chromaproxy.engine.data import prepare_data
+from chromaproxy.engine.device import autocast, memory_format, resolve_device
+from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
+from chromaproxy.engine.network import Network, model_description
+from chromaproxy.engine.optim import build_optimizer, lr_at, set_lr
+from chromaproxy.engine.run_dir import checkpoint_dir
+from chromaproxy.engine.sampler import EpochSampler
+from chromaproxy.errors import UserError
+
+EVAL_BATCH = 500
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Trainer:
+    def __init__(self, cfg: Any, run: Path, console: Console | None = None) -> None:
+        self.cfg, self.run = cfg, run
+        self.console = console or Console(stderr=True)
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.data = prepare_data(cfg, run)
+        self.network = Network(cfg, num_classes=len(self.data.classes)).to(self.device)
+        self.network.to(memory_format=memory_format(self.device))
+        self.optimizer = build_optimizer(cfg.train, self.network)
+        labeled_only = all(task.needs_labels for task in self.network.tasks.values())
+        self.sampler = EpochSampler(self.data.pool(labeled_only), cfg.train.batch_size, cfg.seed)
+        self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.sampler.steps_per_epoch
+        self.augment_spec = AugmentSpec(
+            crop_padding=cfg.augment.crop_padding, hflip=cfg.augment.hflip,
+            color_jitter=tuple(cfg.augment.color_jitter), color_jitter_p=cfg.augment.color_jitter_p,
+            grayscale_p=cfg.augment.grayscale_p,
+        )
+        self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.step = 0
+        self.best_val = math.inf
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total_steps / self.sampler.steps_per_epoch)
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self) -> dict[str, float]:
+        """Train to ``total_steps`` (resuming first if asked); returns the test metrics."""
+        if self.cfg.resume:
+            self._restore()
+        log = MetricsLog(self.run, self.step if self.cfg.resume else None, self.cfg.train.tensorboard)
+        try:
+            with TrainProgress(self.console, self.total_steps, self.step) as progress:
+                while self.step < self.total_steps:
+                    self._train_epoch(log, progress)
+            test = self.evaluate(self.data.test) if self.data.test is not None else {}
+            if test:
+                log.write({"step": self.step, "split": "test", **test})
+        finally:
+            log.close()
+        return test
+
+    def _train_epoch(self, log: MetricsLog, progress: TrainProgress) -> None:
+        steps = self.sampler.steps_per_epoch
+        epoch, start = divmod(self.step, steps)
+        window, whole_epoch = _Window(), _Window()
+        for index in self.sampler.batches(epoch, start):
+            outputs = self._train_step(self.data.train, index)
+            window.add(outputs, len(index))
+            whole_epoch.add(outputs, len(index))
+            self.step += 1
+            progress.advance(self.step, epoch, self.epochs)
+            at_checkpoint = self._checkpoint_due(epoch_end=self.step % steps == 0)
+            if self.step % self.cfg.train.log_every == 0 or at_checkpoint or self.step == self.total_steps:
+                self._log_window(window, log, progress, epoch)
+            if at_checkpoint:
+                self._save_last(epoch_end=self.step % steps == 0)
+            if self.step == self.total_steps:
+                break
+        self._end_epoch(epoch, whole_epoch, log, progress)
+
+    def _train_step(self, images: ImageSet, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.network.train()
+        batch = images.images[index].to(self.device, non_blocking=True)
+        labels = images.labels[index].to(self.device, non_blocking=True)
+        rgb = augment(batch, self.augment_spec, self.generator)
+        set_lr(self.optimizer, lr_at(self.cfg.train, self.step, self.total_steps))
+        outputs = self._losses(rgb, labels, self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        outputs["loss"].backward()
+        self.optimizer.step()
+        return {k: v.detach() for k, v in outputs.items()}
+
+    def _losses(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Weighted sum of the task losses plus every task's metrics, keyed ``<task>/<metric>``."""
+        outputs: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=self.device)
+        rgb = rgb.contiguous(memory_format=memory_format(self.device))
+        for name, weight in zip(self.cfg.tasks, self.cfg.task_weights):
+            inputs, targets = self.network.tasks[name].make_batch(rgb, labels, generator)
+            with autocast(self.device):
+                task_out = self.network.task_outputs(name, inputs, targets)
+            total = total + weight * task_out["loss"].float()
+            outputs.update({f"{name}/{k}": v.detach().float() for k, v in task_out.items()})
+        outputs["loss"] = total
+        return outputs
+
+    def _checkpoint_due(self, epoch_end: bool) -> bool:
+        every = self.cfg.train.checkpoint_every
+        if self.step == self.total_steps:
+            return True
+        return self.step % every == 0 if every > 0 else epoch_end
+
+    def _log_window(self, window: "_Window", log: MetricsLog, progress: TrainProgress, epoch: int) -> None:
+        means = window.means()
+        if not math.isfinite(means["loss"]):
+            raise TrainingDiverged(
+                f"loss became {means['loss']} between steps {self.step - window.steps + 1} and {self.step}; "
+                f"stopped, the last good checkpoint is kept in {checkpoint_dir(self.run)} "
+                "(lower train.lr or add train.warmup, then start a new run or resume=true)"
+            )
+        speed = window.throughput.rate()
+        log.write({"step": self.step, "epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **means, "img_per_s": speed})
+        progress.show(means["loss"], speed)
+        window.reset()
+
+    def _end_epoch(self, epoch: int, window: "_Window", log: MetricsLog, progress: TrainProgress) -> None:
+        summary = f"epoch {epoch + 1}/{self.epochs} step {self.step}  " + _format(window.means(), "train")
+        if self.data.val is not None:
+            val = self.evaluate(self.data.val)
+            log.write({"step": self.step, "epoch": epoch, "split": "val", **val})
+            summary += "  " + _format(val, "val")
+            if val["loss"] < self.best_val:
+                self.best_val = val["loss"]
+                self._save_best(val)
+        progress.line(summary)
+
+    # --------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, images: ImageSet) -> dict[str, float]:
+        """Mean loss and metrics of every task on a split, without augmentation, in eval mode."""
+        self.network.eval()
+        generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 1)
+        window = _Window()
+        for start in range(0, len(images), EVAL_BATCH):
+            index = torch.arange(start, min(start + EVAL_BATCH, len(images)))
+            rgb = to_float(images.images[index].to(self.device))
+            labels = images.labels[index].to(self.device)
+            window.add(self._losses(rgb, labels, generator), len(index))
+        return window.means()
+
+    # -------------------------------------------------------------- checkpoints
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "version": __version__,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "epoch": self.step // self.sampler.steps_per_epoch,
+            "model": model_description(self.cfg),
+            "tasks": list(self.cfg.tasks),
+            "classes": self.data.classes,
+            "best_val": self.best_val if math.isfinite(self.best_val) else None,
+        }
+
+    def _save_last(self, epoch_end: bool) -> None:
+        optim, groups = optimizer_tensors(self.optimizer)
+        tensors = {**self._weights(), **optim, "rng.torch": torch.get_rng_state(), "rng.augment": self.generator.get_state()}
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        save_checkpoint(checkpoint_dir(self.run) / "last.safetensors", tensors, {**self._meta(), "optimizer": groups})
+
+    def _save_best(self, val: dict[str, float]) -> None:
+        save_checkpoint(checkpoint_dir(self.run) / "best.safetensors", self._weights(), {**self._meta(), "val": val})
+
+    def _weights(self) -> dict[str, torch.Tensor]:
+        return {f"model.{k}": v for k, v in self.network.state_dict().items()}
+
+    def _restore(self) -> None:
+        path = checkpoint_dir(self.run) / "last.safetensors"
+        meta = read_meta(path)
+        if meta["model"] != model_description(self.cfg):
+            raise UserError(f"{path} holds model {meta['model']}, not {model_description(self.cfg)}; resume the run it came from")
+        load_weights(self.network, load_checkpoint(path, "model."), path)
+        restore_optimizer(self.optimizer, load_checkpoint(path, "optim."), meta["optimizer"])
+        rng = load_checkpoint(path, "rng.")
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["augment"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.step = meta["step"]
+        self.best_val = meta["best_val"] if meta["best_val"] is not None else math.inf
+        self.console.print(f"resumed {self.run} at step {self.step}/{self.total_steps}")
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """``load_state_dict`` with a one-line error when the checkpoint belongs to another model."""
+    own = module.state_dict()
+    missing = sorted(own.keys() - weights.keys())
+    unexpected = sorted(weights.keys() - own.keys())
+    wrong = sorted(k for k in own.keys() & weights.keys() if own[k].shape != weights[k].shape)
+    if missing or unexpected or wrong:
+        example = (missing or unexpected or wrong)[0]
+        raise UserError(
+            f"{path} does not fit this model ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} mis-shaped tensors, e.g. {example}); was it written by a run with another model.* config?"
+        )
+    module.load_state_dict(weights)
+
+
+class _Window:
+    """Running sums of step outputs, kept as tensors so the device is not synchronised every step."""
+
+    def __init__(self) -> None:
+        self.throughput = Throughput()
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.steps = 0
+
+    def add(self, outputs: dict[str, torch.Tensor], size: int) -> None:
+        for key, value in outputs.items():
+            self.sums[key] = self.sums.get(key, 0) + value.detach() * size
+        self.count += size
+        self.steps += 1
+        self.throughput.add(size)
+
+    def means(self) -> dict[str, float]:
+        return {key: (value / self.count).item() for key, value in self.sums.items()}
+
+
+def _format(metrics: dict[str, float], prefix: str) -> str:
+    return "  ".join(f"{prefix}/{k} {v:.4f}" for k, v in metrics.items())

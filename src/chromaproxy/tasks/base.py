@@ -1,0 +1,51 @@
+"""The task contract: what every proxy or supervised task provides to the trainer.
+
+A task builds its inputs and targets from a batch of augmented RGB images, owns its head(s), and returns
+a dict with ``loss`` plus whatever metrics it wants logged. The trainer turns the task's RGB inputs into
+the run's input representation (``model.input``) and runs the shared backbone up to ``task.taps``; so all
+tasks of a run see the same representation, and a task never touches the backbone itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from chromaproxy.models.base import Backbone
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task may know about the run when it builds its heads."""
+
+    backbone: "Backbone"
+    num_classes: int
+    input_kind: str
+
+
+class Task(nn.Module, ABC):
+    """Base class: subclasses set ``name``, ``Options`` and implement ``make_batch`` and ``forward``.
+
+    ``forward(features, targets)`` returns ``{"loss": scalar, **metrics}``; metrics are detached scalars.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type]
+    needs_labels: ClassVar[bool] = False
+    inputs: ClassVar[tuple[str, ...]] = ("rgb", "L", "sobel")
+
+    def __init__(self, options: Any, context: TaskContext) -> None:
+        super().__init__()
+        self.options = options
+        self.taps: list[str] = []
+
+    @abstractmethod
+    def make_batch(
+        self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, Any]:
+        """Turn augmented RGB images (B, 3, H, W) in [0, 1] into this task's inputs and targets."""

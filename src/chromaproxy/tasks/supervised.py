@@ -1,0 +1,48 @@
+"""Supervised classification: the reference row of every table and the labeled half of S4L-style runs.
+
+The head follows RotNet's CIFAR classifier on top of NIN: global average pooling of the deepest tap, then
+one linear layer (Gidaris et al. 2018, Sec. 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chromaproxy.data.types import UNLABELED
+from chromaproxy.tasks.base import Task, TaskContext
+
+
+@dataclass
+class SupervisedOptions:
+    tap: str | None = None  # backbone tap the classifier reads; None = the deepest
+    label_smoothing: float = 0.0  # cross-entropy label smoothing (0 = plain cross-entropy)
+
+
+class SupervisedTask(Task):
+    name = "supervised"
+    Options = SupervisedOptions
+    needs_labels = True
+
+    def __init__(self, options: SupervisedOptions, context: TaskContext) -> None:
+        super().__init__(options, context)
+        tap = options.tap or context.backbone.feature_info[-1].name
+        self.taps = context.backbone.resolve_taps([tap])
+        channels = next(t.channels for t in context.backbone.feature_info if t.name == tap)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, context.num_classes))
+
+    def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
+        return rgb, labels
+
+    def forward(self, features: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.head(features[self.taps[0]])  # (B, num_classes)
+        loss = F.cross_entropy(
+            logits.float(), labels, ignore_index=UNLABELED, label_smoothing=self.options.label_smoothing
+        )
+        labeled = labels != UNLABELED
+        correct = (logits.argmax(1) == labels) & labeled
+        accuracy = correct.sum() / labeled.sum().clamp(min=1)
+        return {"loss": loss, "acc": accuracy.detach()}

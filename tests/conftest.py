@@ -1,0 +1,38 @@
+"""Shared test fixtures: where the real datasets are, and a tiny config for fast end-to-end runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path:
+    """$CHROMAPROXY_DATA if set, else ../shared/data beside the checkout."""
+    return Path(os.environ.get("CHROMAPROXY_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def cifar_root() -> Path:
+    root = data_root()
+    if not (root / "cifar10" / "data_batch_1").is_file():
+        pytest.skip(f"CIFAR-10 not found under {root} (set CHROMAPROXY_DATA)")
+    return root
+
+
+def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:
+    """A run that takes a few seconds on a CPU: 256 CIFAR images, NIN-3 at width 0.125."""
+    settings = {
+        "data.root": str(root),
+        "data.limit": 256,
+        "model.blocks": 3,
+        "model.width": 0.125,
+        "train.batch_size": 32,
+        "train.epochs": 2,
+        "out": str(out),
+        **extra,
+    }
+    return [f"{k}={v}" for k, v in settings.items()]
