@@ -1,9 +1,10 @@
 """Typed run configuration: dataclass defaults, YAML presets, and type-checked ``key=value`` overrides.
 
-Every key a user can set is a dataclass field below, so one place documents the defaults and one function
+Every key a user can set is a dataclass field, so one place documents each default and one function
 (``_coerce``) checks every value, whether it comes from a preset or the command line. Task sections
 (``supervised.*``, later ``colorization.*`` …) come from each task's ``Options`` dataclass in the task
-registry, so adding a task never touches this file. A preset may name a ``base:`` preset (relative path)
+registry, and evaluation sections (``eval.*``, ``knn.*`` …) from ``eval/options.py``, so adding a task
+or a protocol never touches this file. A preset may name a ``base:`` preset (relative path)
 whose values it overrides: the quick CPU presets are the paper presets with a few keys changed.
 """
 
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from chromaproxy.errors import UserError
+from chromaproxy.eval.options import PROTOCOL_OPTIONS
 from chromaproxy.tasks import TASKS
 
 
@@ -90,9 +92,10 @@ _BASE_FIELDS: list[tuple[str, Any, Any]] = [
 Config = dataclasses.make_dataclass(
     "Config",
     _BASE_FIELDS
-    + [(name, task.Options, field(default_factory=task.Options)) for name, task in TASKS.items()],
+    + [(name, task.Options, field(default_factory=task.Options)) for name, task in TASKS.items()]
+    + [(name, options, field(default_factory=options)) for name, options in PROTOCOL_OPTIONS.items()],
 )
-Config.__doc__ = "The whole resolved configuration of a run (sections: data, augment, model, train, tasks)."
+Config.__doc__ = "The whole resolved configuration of a run: data, augment, model, train, tasks, evaluation."
 
 
 def load_config(preset: str | Path | None, overrides: list[str] = ()) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -46,3 +46,4 @@ class DatasetSplits:
     train: ImageSet
     test: ImageSet | None
     location: str
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (data.skip_bad=true)

@@ -1,0 +1,239 @@
+"""CIFAR in the official "python version" layout: load, validate, and download when missing.
+
+A ``CifarSpec`` names the files and pickle keys of one CIFAR variant, so CIFAR-100 (files ``train``,
+``test``, ``meta``; keys ``fine_labels`` / ``fine_label_names``) is one more spec, not more code. Files are read
+with the restricted unpickler. The md5 of the archive is checked right after a download and never on files
+already on disk: copies such as the one the tests use differ from the official bytes only in placeholder
+file names, so integrity of existing files is judged from structure and statistics (``sources.inspect``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from chromaproxy.data.types import DatasetSplits, ImageSet
+from chromaproxy.data.unpickle import safe_load
+from chromaproxy.errors import UserError
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+PIXELS = 3 * 32 * 32
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CifarSpec:
+    """Where one CIFAR variant's files are and which pickle keys hold its labels and class names."""
+
+    name: str  # folder under data.root, e.g. "cifar10"
+    title: str  # how the authors name it, e.g. "CIFAR-10"
+    url: str
+    md5: str
+    archive_dir: str  # the folder the official tarball extracts to
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    meta_file: str
+    label_key: bytes
+    names_key: bytes
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (*self.train_files, *self.test_files, self.meta_file)
+
+
+CIFAR10 = CifarSpec(
+    name="cifar10",
+    title="CIFAR-10",
+    url=CIFAR10_URL,
+    md5=CIFAR10_MD5,
+    archive_dir="cifar-10-batches-py",
+    train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
+    test_files=("test_batch",),
+    meta_file="batches.meta",
+    label_key=b"labels",
+    names_key=b"label_names",
+)
+
+
+def load_cifar(spec: CifarSpec, root: Path, *, download: bool = True, progress: bool = True) -> DatasetSplits:
+    """Both splits of ``spec`` from ``<root>/<name>/`` (or its ``archive_dir``), downloading them if missing."""
+    folder = find_files(spec, root / spec.name)
+    if folder is None:
+        folder = _fetch(spec, root / spec.name, download, progress)
+    classes = _read_class_names(spec, folder)
+    return DatasetSplits(
+        name=spec.name,
+        train=_read_split(spec, folder, spec.train_files, classes),
+        test=_read_split(spec, folder, spec.test_files, classes),
+        location=str(folder),
+    )
+
+
+def find_files(spec: CifarSpec, target: Path) -> Path | None:
+    """The folder holding every file of ``spec``: ``target`` itself or the tarball's sub-folder in it."""
+    for folder in (target, target / spec.archive_dir):
+        if all((folder / name).is_file() for name in spec.files):
+            return folder
+    return None
+
+
+def _fetch(spec: CifarSpec, target: Path, download: bool, progress: bool) -> Path:
+    """Download and extract the official archive, or explain exactly what to put where."""
+    if not download:
+        raise UserError(_missing_message(spec, target, "data.download=false"))
+    try:
+        download_and_extract(spec.url, spec.md5, target, progress=progress)
+    except OSError as err:
+        raise UserError(_missing_message(spec, target, f"download failed: {err}")) from err
+    folder = find_files(spec, target)
+    if folder is None:
+        raise UserError(_missing_message(spec, target, f"the archive from {spec.url} lacks some of these files"))
+    return folder
+
+
+def _missing_message(spec: CifarSpec, target: Path, why: str) -> str:
+    return (
+        f"{spec.title} not found in {target} ({why}): expected {_describe_files(spec)} "
+        f'(the official "{spec.title} python version"); download {spec.url} and extract it there, '
+        f"or set data.root=DIR / CHROMAPROXY_DATA=DIR to the folder that holds {spec.name}/"
+    )
+
+
+def _describe_files(spec: CifarSpec) -> str:
+    """``data_batch_1..5, test_batch, batches.meta``: a numbered run of train files written once."""
+    train = spec.train_files
+    if len(train) > 1:
+        stem = os.path.commonprefix(train)
+        train = (f"{train[0]}..{train[-1][len(stem):]}",)
+    return ", ".join((*train, *spec.test_files, spec.meta_file))
+
+
+def _fix_hint(spec: CifarSpec) -> str:
+    return f"delete it and re-download {spec.url} (or point data.root at a good copy)"
+
+
+def _read_class_names(spec: CifarSpec, folder: Path) -> list[str]:
+    path = folder / spec.meta_file
+    meta = safe_load(path, hint=_fix_hint(spec))
+    names = meta.get(spec.names_key) if isinstance(meta, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, bytes) for n in names):
+        raise UserError(f"{path} has no list of class names under {spec.names_key!r}; {_fix_hint(spec)}")
+    return [n.decode("utf-8") for n in names]
+
+
+def _read_split(spec: CifarSpec, folder: Path, files: tuple[str, ...], classes: list[str]) -> ImageSet:
+    """One split as a single tensor: the batches' (n, 3072) rows concatenated, then reshaped without a loop."""
+    batches = [_read_batch(spec, folder / name, len(classes)) for name in files]
+    data = np.concatenate([rows for rows, _ in batches])  # (N, 3072): R plane, G plane, B plane
+    labels = np.concatenate([labels for _, labels in batches])  # (N,)
+    images = data.reshape(-1, 3, 32, 32)  # (N, 3, 32, 32)
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), classes)
+
+
+def _read_batch(spec: CifarSpec, path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch file's pixel rows and labels, refusing anything that is not shaped like CIFAR."""
+    batch = safe_load(path, hint=_fix_hint(spec))
+    if not isinstance(batch, dict) or b"data" not in batch or spec.label_key not in batch:
+        keys = f"b'data' and {spec.label_key!r}"
+        raise UserError(f"{path} lacks the keys {keys} of a {spec.title} batch; {_fix_hint(spec)}")
+    data, labels = batch[b"data"], np.asarray(batch[spec.label_key])
+    problem = _batch_problem(data, labels, num_classes)
+    if problem:
+        raise UserError(f"{path} is not a valid {spec.title} batch: {problem}; {_fix_hint(spec)}")
+    return data, labels.astype(np.int64)
+
+
+def _batch_problem(data: object, labels: np.ndarray, num_classes: int) -> str | None:
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
+        shape = getattr(data, "shape", type(data).__name__)
+        return f"b'data' must be an (n, {PIXELS}) uint8 array, got {shape} {getattr(data, 'dtype', '')}".rstrip()
+    if labels.shape != (data.shape[0],) or labels.dtype.kind not in "iu":
+        return f"{data.shape[0]} images but labels of shape {labels.shape} ({labels.dtype})"
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        return f"labels outside 0..{num_classes - 1}"
+    return None
+
+
+def download_and_extract(url: str, md5: str, target: Path, *, progress: bool = True) -> None:
+    """Fetch the archive at ``url`` into ``target``, check its md5, unpack it there and delete it."""
+    target.mkdir(parents=True, exist_ok=True)
+    archive = download(url, target / Path(url).name, md5, progress=progress)
+    try:
+        extract_safely(archive, target)
+    finally:
+        archive.unlink()
+
+
+def download(url: str, dest: Path, md5: str, *, progress: bool = True) -> Path:
+    """Stream ``url`` to a temporary file beside ``dest`` and rename it only once its md5 matches.
+
+    A failed or interrupted download never leaves a file named ``dest`` behind, so the next run retries.
+    """
+    handle, partial = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            digest = _stream(url, out, progress)
+        if digest != md5:
+            raise UserError(f"{url} downloaded with md5 {digest}, expected {md5}: the download is corrupt; try again")
+        os.replace(partial, dest)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    return dest
+
+
+def _stream(url: str, out: IO[bytes], progress: bool) -> str:
+    """Copy ``url`` into ``out`` chunk by chunk, returning the md5 hex digest of what was written."""
+    digest = hashlib.md5()
+    with urllib.request.urlopen(url, timeout=30) as response, _download_bar(progress) as bar:
+        task = bar.add_task(f"downloading {Path(url).name}", total=_length(response.headers))
+        while chunk := response.read(CHUNK):
+            out.write(chunk)
+            digest.update(chunk)
+            bar.advance(task, len(chunk))
+    return digest.hexdigest()
+
+
+def _length(headers: Message) -> int | None:
+    length = headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def _download_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
+    )
+
+
+def extract_safely(archive: Path, target: Path) -> None:
+    """Unpack a tar archive into ``target``, refusing links, devices and any path that lands outside it."""
+    base = target.resolve()
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for member in members:
+            _check_member(member, base, archive)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(base, members=members, filter="data")
+        else:
+            tar.extractall(base, members=members)
+
+
+def _check_member(member: tarfile.TarInfo, base: Path, archive: Path) -> None:
+    inside = (base / member.name).resolve()
+    if not (member.isfile() or member.isdir()):
+        raise UserError(f"{archive} holds '{member.name}', which is not a plain file or folder; refusing to extract it")
+    if inside != base and base not in inside.parents:
+        raise UserError(f"{archive} holds '{member.name}', which would land outside {base}; refusing to extract it")

@@ -1,0 +1,75 @@
+"""Frozen features per tap, extracted once per split and pooled before they are kept.
+
+A raw NIN tap over 60k CIFAR images is gigabytes, so only pooled features are cached. Pooling:
+``avg`` (global average, C values), ``grid<k>`` (adaptive average to k x k, C*k*k values) and
+``size<N>`` (the AlexNet linear-protocol idea: the adaptive grid whose C*k*k is closest to N).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+import torch.nn.functional as F
+from rich.progress import Progress
+
+from chromaproxy.data.augment import to_float
+from chromaproxy.data.types import ImageSet
+from chromaproxy.engine.device import autocast
+from chromaproxy.errors import UserError
+from chromaproxy.models.base import Backbone
+from chromaproxy.models.inputs import ModelInput
+
+_POOLING = re.compile(r"^(avg|grid(\d+)|size(\d+))$")
+
+
+def check_pooling(pooling: str) -> None:
+    if not _POOLING.match(pooling):
+        raise UserError(f"pooling {pooling!r} is not one of: avg, grid<k> (e.g. grid2), size<N> (e.g. size9000)")
+
+
+def grid_side(pooling: str, channels: int, spatial: int) -> int:
+    """Side k of the k x k adaptive grid a pooling setting asks for on a tap with ``channels``."""
+    match = _POOLING.match(pooling)
+    if match is None:
+        raise UserError(f"pooling {pooling!r} is not one of: avg, grid<k>, size<N>")
+    if match.group(2):
+        return min(int(match.group(2)), spatial)
+    if match.group(3):
+        return max(1, min(spatial, round(math.sqrt(int(match.group(3)) / channels))))
+    return 1
+
+
+def pool(feature_map: torch.Tensor, side: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C * side * side)."""
+    return F.adaptive_avg_pool2d(feature_map.float(), side).flatten(1)
+
+
+@torch.no_grad()
+def extract_features(
+    backbone: Backbone,
+    model_input: ModelInput,
+    images: ImageSet,
+    taps: list[str],
+    pooling: str,
+    device: torch.device,
+    batch_size: int = 500,
+    description: str = "features",
+) -> dict[str, torch.Tensor]:
+    """Pooled features of every tap in one pass over ``images``: {tap: (N, D) float32 on the CPU}."""
+    backbone.eval()
+    info = {t.name: t for t in backbone.feature_info}
+    spatial = images.images.shape[-1]
+    sides = {tap: grid_side(pooling, info[tap].channels, max(spatial // info[tap].stride, 1)) for tap in taps}
+    parts: dict[str, list[torch.Tensor]] = {tap: [] for tap in taps}
+    with Progress(transient=True) as progress:
+        bar = progress.add_task(description, total=len(images))
+        for start in range(0, len(images), batch_size):
+            batch = to_float(images.images[start : start + batch_size].to(device, non_blocking=True))
+            with autocast(device):
+                maps = backbone.forward_features(model_input(batch), taps)
+            for tap, feature_map in maps.items():
+                parts[tap].append(pool(feature_map, sides[tap]).cpu())
+            progress.advance(bar, len(batch))
+    return {tap: torch.cat(chunks) for tap, chunks in parts.items()}

@@ -1,0 +1,89 @@
+"""Config sections of the evaluation protocols (``eval.*``, ``knn.*``, ``linear.*`` …).
+
+Kept free of torch so ``config.py`` can build the ``Config`` class from them without import cycles.
+Defaults follow REFERENCE.md: kNN as the peers (cosine, T = 0.07) and SSL++ (K = 10); conv-block and MLP
+probes as RotNet's CIFAR-10 evaluation (100 epochs, lr 0.1 x0.2 at 35/70/85).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class EvalOptions:
+    train_limit: int | None = None  # probe on the first N labeled training images only (quick evaluation)
+    test_limit: int | None = None  # report on the first N test images only
+    taps: list[str] = field(default_factory=lambda: ["all"])  # taps to evaluate; all = every tap of the backbone
+    batch_size: int = 500  # images per forward pass when extracting features
+
+
+@dataclass
+class KnnOptions:
+    ks: list[int] = field(default_factory=lambda: [1, 3, 5, 10, 15, 20, 200])  # all from one neighbour search
+    temperature: float = 0.07  # weighted vote exp(s / T)
+    pooling: str = "avg"  # avg | grid<k> | size<N>
+
+
+@dataclass
+class ScheduleOptions:
+    """How a probe or fine-tuning run is optimised: SGD with the lr schedules of ``train.*``."""
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["multistep", "cosine", "constant"] = "multistep"
+    milestones: list[float] = field(default_factory=lambda: [0.35, 0.7, 0.85])  # RotNet: 35/70/85 of 100 epochs
+    gamma: float = 0.2
+    warmup: float = 0.0
+
+
+@dataclass
+class ProbeOptions(ScheduleOptions):
+    """Shared by the linear and MLP probes (trained on cached pooled features)."""
+
+    pooling: str = "avg"  # avg | grid<k> | size<N> (AlexNet-style ~N features: size9000)
+    batch_size: int = 256
+
+
+@dataclass
+class LinearOptions(ProbeOptions):
+    batchnorm: bool = True  # BN (no affine) before the linear layer, as VISSL's per-layer probe
+
+
+@dataclass
+class MlpOptions(ProbeOptions):
+    layers: list[int] = field(default_factory=lambda: [1, 2, 3])  # fully connected layers (RotNet MultLayer, 200 units)
+    hidden: int = 200
+
+
+@dataclass
+class ConvOptions(ScheduleOptions):
+    """RotNet's "NIN block" classifier on a frozen tap's feature map, trained on the fly (crop + flip)."""
+
+
+@dataclass
+class FewshotOptions:
+    labels_per_class: list[int] = field(default_factory=lambda: [20, 100, 400, 1000])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    base: Literal["knn", "linear", "conv"] = "knn"
+
+
+@dataclass
+class FinetuneOptions(ScheduleOptions):
+    lr: float = 0.01
+    cka_images: int = 2000  # test images on which feature shift (linear CKA) is measured
+
+
+PROTOCOL_OPTIONS: dict[str, type] = {
+    "eval": EvalOptions,
+    "knn": KnnOptions,
+    "linear": LinearOptions,
+    "mlp": MlpOptions,
+    "conv": ConvOptions,
+    "fewshot": FewshotOptions,
+    "finetune": FinetuneOptions,
+}

@@ -1,0 +1,29 @@
+"""kNN protocol: cosine kNN on pooled frozen features of every tap, all k and both votes at once."""
+
+from __future__ import annotations
+
+import torch
+
+from chromaproxy.eval.knn import knn_predict
+from chromaproxy.eval.results import record
+from chromaproxy.eval.session import EvalSession
+
+
+def knn_records(
+    train: dict[str, torch.Tensor], train_labels: torch.Tensor,
+    test: dict[str, torch.Tensor], test_labels: torch.Tensor, options, **params,
+) -> list[dict]:
+    """Top-1 per tap, k and vote; shared with the few-label protocol (``params`` tag the records)."""
+    records = []
+    for tap in train:
+        predictions = knn_predict(train[tap], train_labels, test[tap], options.ks, options.temperature)
+        for (k, vote), predicted in predictions.items():
+            accuracy = (predicted == test_labels).float().mean().item()
+            records.append(record(tap, "knn", "top1", accuracy, k=k, vote=vote, **params))
+    return records
+
+
+def run(session: EvalSession, options) -> list[dict]:
+    train = session.features("train", options.pooling)
+    test = session.features("test", options.pooling)
+    return knn_records(train, session.train.labels, test, session.test.labels, options, pooling=options.pooling)

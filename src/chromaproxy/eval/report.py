@@ -1,0 +1,102 @@
+"""``chromaproxy report``: side-by-side tables and depth curves ("task-specificity curves") of runs.
+
+Reads only ``<run>/eval/*.json``; every table cell is the protocol's headline record (kNN k = 10 weighted
+vote, as SSL++), and the manifest of every protocol is summarised under its table so a reader can tell
+exactly how each number was produced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chromaproxy.engine.checkpoint import atomic_write_text
+from chromaproxy.errors import UserError
+from chromaproxy.eval.evaluate import headline
+from chromaproxy.eval.results import read_results
+
+
+def load_runs(runs: list[Path]) -> dict[str, dict[str, dict]]:
+    """{run label: {protocol: results file content}}; a run without eval results is an error."""
+    loaded = {}
+    for run in runs:
+        files = sorted((run / "eval").glob("*.json"))
+        if not files:
+            raise UserError(f"{run} has no eval/*.json; run 'chromaproxy evaluate {run} --protocol knn' first")
+        loaded[_label(run, loaded)] = {f.stem: read_results(f) for f in files}
+    return loaded
+
+
+def _label(run: Path, taken: dict) -> str:
+    label = run.name
+    return label if label not in taken else str(run)
+
+
+def write_report(runs: list[Path], out: Path) -> Path:
+    loaded = load_runs(runs)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    protocols = sorted({p for results in loaded.values() for p in results})
+    lines = [f"# chromaproxy report\n", "Runs: " + ", ".join(f"`{label}`" for label in loaded) + "\n"]
+    for protocol in protocols:
+        lines += _protocol_section(protocol, loaded, out)
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _protocol_section(protocol: str, loaded: dict, out: Path) -> list[str]:
+    curves = {label: _curve(protocol, results[protocol]["results"]) for label, results in loaded.items() if protocol in results}
+    taps = list(dict.fromkeys(tap for curve in curves.values() for tap in curve))
+    lines = [f"## {protocol}\n", "| tap | " + " | ".join(curves) + " |", "|---|" + "---|" * len(curves)]
+    for tap in taps:
+        cells = [f"{100 * curve[tap]:.2f}" if tap in curve else "–" for curve in curves.values()]
+        lines.append(f"| {tap if tap is not None else '(network)'} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for label, results in loaded.items():
+        if protocol in results:
+            lines.append(f"- `{label}`: {_describe(results[protocol]['manifest'])}")
+    if any(tap is not None for tap in taps):
+        plot = _depth_plot(protocol, curves, out / "plots" / f"depth_{protocol}.png")
+        lines += ["", f"![{protocol} accuracy against depth](plots/{plot.name})"]
+    return lines + [""]
+
+
+def _curve(protocol: str, records: list[dict]) -> dict:
+    """{tap: value} of the headline records, in depth order (the order the results list them)."""
+    return {r["tap"]: r["value"] for r in headline(protocol, records)}
+
+
+def _describe(head: dict) -> str:
+    splits = head.get("splits", {})
+    options = json.dumps(head.get("options", {}), sort_keys=True)
+    return (f"{head.get('dataset')} {splits.get('train')}/{splits.get('test')} train/test images, "
+            f"input {head.get('input')}, weights {head.get('weights')}, options {options}, "
+            f"chromaproxy {head.get('version')} ({(head.get('git_commit') or 'no git')[:10]}), {head.get('date')}")
+
+
+def _depth_plot(protocol: str, curves: dict[str, dict], path: Path) -> Path:
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for label, curve in curves.items():
+        taps = [t for t in curve if t is not None]
+        axis.plot(range(1, len(taps) + 1), [100 * curve[t] for t in taps], marker="o", label=label)
+        axis.set_xticks(range(1, len(taps) + 1), taps)
+    axis.set_xlabel("tap (depth)")
+    axis.set_ylabel("top-1 (%)" if protocol != "finetune" else "linear CKA before/after (%)")
+    axis.set_title(f"{protocol}: accuracy against depth")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _pyplot():
+    """pyplot on the file-only Agg backend (no display on servers), loaded only when a plot is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -1,0 +1,125 @@
+"""What every protocol needs: the frozen backbone of a run (or a random one), the labeled splits, and a
+cache of pooled features per (split, pooling) so several protocols share one extraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from chromaproxy.config import config_from_dict, load_config, save_config, set_key, validate
+from chromaproxy.data.sources import load_source
+from chromaproxy.data.types import UNLABELED, ImageSet
+from chromaproxy.engine.checkpoint import load_checkpoint, read_meta
+from chromaproxy.engine.device import resolve_device
+from chromaproxy.engine.network import Network
+from chromaproxy.engine.run_dir import checkpoint_dir
+from chromaproxy.engine.trainer import load_weights
+from chromaproxy.errors import UserError
+from chromaproxy.eval.features import extract_features
+
+
+@dataclass
+class EvalSession:
+    run: Path
+    cfg: Any
+    network: Network
+    device: torch.device
+    train: ImageSet
+    test: ImageSet
+    classes: list[str]
+    weights: str  # "checkpoints/last.safetensors", or "random (seed N)"
+    cache: dict[tuple[str, str], dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    @property
+    def taps(self) -> list[str]:
+        return self.network.backbone.resolve_taps(self.cfg.eval.taps if self.cfg.eval.taps != ["all"] else "all")
+
+    def features(self, split: str, pooling: str) -> dict[str, torch.Tensor]:
+        """Pooled features of every evaluated tap on ``split`` ("train" or "test"), extracted once."""
+        key = (split, pooling)
+        if key not in self.cache:
+            images = self.train if split == "train" else self.test
+            self.cache[key] = extract_features(
+                self.network.backbone, self.network.input, images, self.taps, pooling, self.device,
+                self.cfg.eval.batch_size, description=f"{split} features ({pooling})",
+            )
+        return self.cache[key]
+
+    def common_manifest(self) -> dict[str, Any]:
+        return {
+            "run": str(self.run),
+            "weights": self.weights,
+            "dataset": self.cfg.data.name,
+            "splits": {"train": len(self.train), "test": len(self.test)},
+            "input": self.cfg.model.input,
+            "model": {"name": self.cfg.model.name, "width": self.cfg.model.width, "blocks": self.cfg.model.blocks},
+            "taps": self.taps,
+            "seed": self.cfg.seed,
+        }
+
+
+def open_run(run: Path, overrides: list[str], checkpoint: str = "last") -> EvalSession:
+    """Load a trained run's config and weights, with ``key=value`` overrides (e.g. eval.train_limit)."""
+    config_path = run / "config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"{run} is not a run directory (no config.yaml); pass the folder 'chromaproxy pretrain' wrote")
+    cfg = config_from_dict(yaml.safe_load(config_path.read_text()), source=str(config_path))
+    _apply(cfg, overrides)
+    path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
+    classes = read_meta(path)["classes"]
+    network = Network(cfg, num_classes=len(classes))
+    load_weights(network, load_checkpoint(path, "model."), path)
+    return _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors")
+
+
+def open_random(config: Path, overrides: list[str], out: Path) -> EvalSession:
+    """A seeded, randomly initialised backbone of the preset; ``out`` becomes a run directory."""
+    cfg = load_config(config, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.out = str(out)
+    save_config(cfg, out / "config.yaml")
+    torch.manual_seed(cfg.seed)
+    network = Network(_without_labeled_tasks(cfg), num_classes=0)
+    return _session(out, cfg, network, f"random (seed {cfg.seed})")
+
+
+def _without_labeled_tasks(cfg: Any) -> Any:
+    """A random reference needs only the backbone; task heads (which may need labels) are not built."""
+    probe = load_config(None, [])
+    probe.model, probe.data, probe.tasks, probe.task_weights = cfg.model, cfg.data, [], []
+    return probe
+
+
+def _apply(cfg: Any, overrides: list[str]) -> None:
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise UserError(f"override '{item}' is not key=value (for example eval.train_limit=10000)")
+        set_key(cfg, key.strip(), raw.strip(), source="the command line", raw=True)
+    validate(cfg)
+
+
+def _session(run: Path, cfg: Any, network: Network, weights: str) -> EvalSession:
+    device = resolve_device(cfg.device)
+    network.to(device).eval()
+    source = load_source(
+        cfg.data.name, root=cfg.data.root, path=cfg.data.path, image_size=cfg.data.image_size,
+        skip_bad=cfg.data.skip_bad, download=cfg.data.download,
+    )
+    if source.test is None:
+        raise UserError(f"data.name={cfg.data.name} has no test split; give the folder train/ and test/ sub-folders")
+    train = _labeled(source.train, cfg.eval.train_limit, "train")
+    test = _labeled(source.test, cfg.eval.test_limit, "test")
+    return EvalSession(run, cfg, network, device, train, test, source.train.classes, weights)
+
+
+def _labeled(images: ImageSet, limit: int | None, split: str) -> ImageSet:
+    index = torch.nonzero(images.labels != UNLABELED).flatten()
+    if len(index) == 0:
+        raise UserError(f"the {split} split has no labels; evaluation protocols need a labeled dataset")
+    return images.subset(index[:limit] if limit is not None else index)

@@ -1,0 +1,137 @@
+"""End-to-end behaviour of the training engine on tiny real CIFAR-10 runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from chromaproxy.config import load_config
+from chromaproxy.engine import checkpoint
+from chromaproxy.engine.checkpoint import load_checkpoint, read_meta, save_checkpoint
+from chromaproxy.engine.run_dir import open_run_dir
+from chromaproxy.engine.trainer import Trainer, TrainingDiverged, load_weights
+from chromaproxy.errors import UserError
+from chromaproxy.tasks.supervised import SupervisedTask
+from conftest import REPO, tiny_overrides
+
+
+def _trainer(root, out, **extra):
+    cfg = load_config(REPO / "configs/supervised-cifar10-quick.yaml", tiny_overrides(root, out, **extra))
+    return Trainer(cfg, open_run_dir(cfg))
+
+
+def _records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_lowers_the_loss_and_writes_a_complete_run(cifar_root, tmp_path):
+    run = tmp_path / "run"
+    trainer = _trainer(cifar_root, run, **{"train.epochs": 6, "train.log_every": 8, "data.val_size": 64, "train.lr": 0.05})
+    test = trainer.fit()
+    for name in ["config.yaml", "splits.json", "metrics.jsonl", "checkpoints/last.safetensors",
+                 "checkpoints/last.json", "checkpoints/best.safetensors"]:
+        assert (run / name).is_file(), name
+    train = [r for r in _records(run) if "split" not in r]
+    assert train[-1]["loss"] < train[0]["loss"]
+    assert {"val", "test"} <= {r.get("split") for r in _records(run)}
+    assert 0.0 <= test["supervised/acc"] <= 1.0 and len(json.loads((run / "splits.json").read_text())["val"]) == 64
+    assert read_meta(run / "checkpoints/last.safetensors")["step"] == trainer.total_steps
+
+
+def _pretrain(root, out, *extra):
+    env = {**os.environ, "CHROMAPROXY_DATA": str(root), "OMP_NUM_THREADS": "1"}
+    args = tiny_overrides(root, out, **{"train.max_steps": 40, "train.checkpoint_every": 5, "train.log_every": 5})
+    command = [sys.executable, "-m", "chromaproxy", "pretrain", str(REPO / "configs/supervised-cifar10-quick.yaml"), *args, *extra]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _model_weights(run):
+    return load_checkpoint(run / "checkpoints/last.safetensors", "model.")
+
+
+def test_resume_after_kill_is_bit_exact(cifar_root, tmp_path):
+    reference = _pretrain(cifar_root, tmp_path / "reference")
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+
+    killed = _pretrain(cifar_root, tmp_path / "killed")
+    last = tmp_path / "killed/checkpoints/last.json"
+    while not last.exists() and killed.poll() is None:
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    stopped_at = json.loads(last.read_text())["step"]
+    assert 0 < stopped_at < 40
+
+    resumed = _pretrain(cifar_root, tmp_path / "killed", "resume=true")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    expected, got = _model_weights(tmp_path / "reference"), _model_weights(tmp_path / "killed")
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    steps = [r["step"] for r in _records(tmp_path / "killed") if "split" not in r]
+    assert steps == sorted(set(steps)), "metrics.jsonl must not repeat steps after a resume"
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cifar_root, tmp_path, monkeypatch):
+    original = SupervisedTask.forward
+    calls = {"n": 0}
+
+    def poisoned(self, features, labels):
+        calls["n"] += 1
+        out = original(self, features, labels)
+        return {**out, "loss": out["loss"] * float("nan")} if calls["n"] > 4 else out
+
+    monkeypatch.setattr(SupervisedTask, "forward", poisoned)
+    run = tmp_path / "run"
+    trainer = _trainer(cifar_root, run, **{"train.checkpoint_every": 2, "train.log_every": 1})
+    with pytest.raises(TrainingDiverged, match="loss became nan between steps 5 and 5"):
+        trainer.fit()
+    meta = read_meta(run / "checkpoints/last.safetensors")
+    assert meta["step"] == 4
+    weights = load_checkpoint(run / "checkpoints/last.safetensors", "model.")
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, {"model.w": torch.ones(3)}, {"step": 1})
+
+    def crash(src, dst):
+        raise OSError("disk vanished")
+
+    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"model.w": torch.zeros(3)}, {"step": 2})
+    assert read_meta(path)["step"] == 1
+    assert torch.equal(load_checkpoint(path, "model.")["w"], torch.ones(3))
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
+    path = tmp_path / "last.safetensors"
+    path.write_bytes(b"\x00garbage")
+    with pytest.raises(UserError, match="not a readable safetensors checkpoint"):
+        read_meta(path)
+
+
+def test_checkpoint_of_another_model_is_refused(cifar_root, tmp_path):
+    small = _trainer(cifar_root, tmp_path / "a")
+    small._save_last(epoch_end=True)
+    wide = _trainer(cifar_root, tmp_path / "b", **{"model.width": 0.25})
+    path = tmp_path / "a/checkpoints/last.safetensors"
+    with pytest.raises(UserError, match="does not fit this model"):
+        load_weights(wide.network, load_checkpoint(path, "model."), path)
+
+
+def test_existing_run_is_never_overwritten_and_resume_checks_the_config(cifar_root, tmp_path):
+    run = tmp_path / "run"
+    _trainer(cifar_root, run, **{"train.max_steps": 2}).fit()
+    with pytest.raises(UserError, match="already exists; add resume=true"):
+        _trainer(cifar_root, run)
+    with pytest.raises(UserError, match="cannot resume .* train.lr was 0.1, now 0.5"):
+        _trainer(cifar_root, run, **{"train.max_steps": 2, "train.lr": 0.5, "resume": True})
