@@ -32,6 +32,7 @@ def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:
         "model.width": 0.125,
         "train.batch_size": 32,
         "train.epochs": 2,
+        "eval.test_limit": 200,
         "out": str(out),
         **extra,
     }

@@ -125,10 +125,12 @@ def test_nin_matches_rotnet_channels_and_width_scales_them():
     full = NIN(in_channels=3, blocks=4)
     assert conv_channels(full.stages["block1"]) == [192, 160, 96]
     assert conv_channels(full.stages["block2"]) == conv_channels(full.stages["block4"]) == [192, 192, 192]
-    assert [m.kernel_size[0] for m in full.modules() if isinstance(m, nn.Conv2d)] == [5, 1, 1, 5, 1, 1, 3, 1, 1, 3, 1, 1]
+    kernels = [m.kernel_size[0] for m in full.modules() if isinstance(m, nn.Conv2d)]
+    assert kernels == [5, 1, 1, 5, 1, 1, 3, 1, 1, 3, 1, 1]
     half = NIN(in_channels=1, blocks=3, width=0.5)
     assert conv_channels(half.stages["block1"]) == [96, 80, 48]
-    assert [(t.name, t.channels, t.stride) for t in half.feature_info] == [("block1", 48, 2), ("block2", 96, 4), ("block3", 96, 4)]
+    taps = [(t.name, t.channels, t.stride) for t in half.feature_info]
+    assert taps == [("block1", 48, 2), ("block2", 96, 4), ("block3", 96, 4)]
     assert conv_channels(NIN(width=0.001).stages["block1"]) == [1, 1, 1]
 
 
@@ -137,7 +139,7 @@ def test_nin_convs_have_no_bias_and_rotnet_init():
     convs = [m for m in nin.modules() if isinstance(m, nn.Conv2d)]
     assert all(conv.bias is None for conv in convs)
     wide = convs[1]  # 1x1, 192 → 160: N(0, 2 / (1·1·160))
-    assert abs(float(wide.weight.std()) - (2 / 160) ** 0.5) < 0.01
+    assert abs(float(wide.weight.detach().std()) - (2 / 160) ** 0.5) < 0.01
     norms = [m for m in nin.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(torch.equal(bn.weight, torch.ones_like(bn.weight)) and not bn.bias.any() for bn in norms)
 

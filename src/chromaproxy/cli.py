@@ -79,6 +79,58 @@ def pretrain(
     console.print(f"done: {run}")
 
 
+@app.command(
+    epilog="Examples:\n\n  chromaproxy evaluate runs/rot --protocol knn,linear,conv --taps all\n\n"
+    "  chromaproxy evaluate runs/rot --protocol knn eval.train_limit=10000 eval.test_limit=2000\n\n"
+    "  chromaproxy evaluate --random configs/supervised-cifar10-quick.yaml --out runs/random --protocol knn",
+)
+def evaluate(
+    run: Optional[Path] = typer.Argument(None, help="A run directory written by 'chromaproxy pretrain'."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. eval.train_limit=10000 knn.ks=[10] conv.epochs=5.", show_default=False),
+    protocol: str = typer.Option("knn", "--protocol", "-p", help="Comma-separated: knn, linear, mlp, conv, fewshot, finetune."),
+    taps: Optional[str] = typer.Option(None, help="Comma-separated taps, or 'all' (default: eval.taps of the config, all)."),
+    checkpoint: str = typer.Option("last", help="Which checkpoint of the run: last or best."),
+    random: Optional[Path] = typer.Option(None, "--random", help="Evaluate a seeded random-init backbone of this preset instead of a run."),
+    out: Optional[Path] = typer.Option(None, "--out", help="With --random: the directory that becomes its run directory."),
+) -> None:
+    """Probe the frozen backbone at every tap with standard protocols; writes RUN/eval/<protocol>.json."""
+    from chromaproxy.eval.evaluate import evaluate as run_protocols
+    from chromaproxy.eval.evaluate import parse_protocols
+    from chromaproxy.eval.session import open_random, open_run
+
+    names = parse_protocols(protocol)
+    extra = list(overrides or []) + ([f"eval.taps=[{taps}]"] if taps else [])
+    if random is not None:
+        if run is not None:
+            extra.insert(0, str(run))
+        if out is None:
+            raise UserError("--random needs --out DIR: the directory that will hold its config.yaml and eval/")
+        session = open_random(random, extra, out)
+    elif run is None:
+        raise UserError("give a run directory (chromaproxy evaluate runs/NAME) or --random CONFIG --out DIR")
+    else:
+        session = open_run(run, extra, checkpoint)
+    written = run_protocols(session, names, console)
+    console.print("wrote " + ", ".join(str(p) for p in written.values()))
+
+
+@app.command(
+    epilog="Examples:\n\n  chromaproxy report runs/rot            (writes runs/rot/report.md)\n\n"
+    "  chromaproxy report runs/random runs/sup runs/rot --out reports/cifar10",
+)
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run directories with eval/*.json results."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md and plots/ (default: the run itself, for one run)."),
+) -> None:
+    """Markdown tables side by side and accuracy-against-depth plots of evaluated runs."""
+    from chromaproxy.eval.report import write_report
+
+    if out is None and len(runs) > 1:
+        raise UserError("several runs need --out DIR for the combined report")
+    path = write_report(runs, out or runs[0])
+    console.print(f"wrote {path}")
+
+
 @data_app.command(
     "info",
     epilog="Examples:  chromaproxy data info cifar10\n\n  chromaproxy data info folder --path ~/photos --image-size 64",

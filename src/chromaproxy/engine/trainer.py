@@ -71,7 +71,7 @@ class Trainer:
             with TrainProgress(self.console, self.total_steps, self.step) as progress:
                 while self.step < self.total_steps:
                     self._train_epoch(log, progress)
-            test = self.evaluate(self.data.test) if self.data.test is not None else {}
+            test = self.evaluate(self._test_split()) if self.data.test is not None else {}
             if test:
                 log.write({"step": self.step, "split": "test", **test})
         finally:
@@ -154,6 +154,10 @@ class Trainer:
         progress.line(summary)
 
     # --------------------------------------------------------------- evaluation
+    def _test_split(self) -> ImageSet:
+        limit = self.cfg.eval.test_limit
+        return self.data.test if limit is None else self.data.test.subset(torch.arange(min(limit, len(self.data.test))))
+
     @torch.no_grad()
     def evaluate(self, images: ImageSet) -> dict[str, float]:
         """Mean loss and metrics of every task on a split, without augmentation, in eval mode."""

@@ -16,9 +16,11 @@ from chromaproxy.eval.protocols.linear import linear_records
 from chromaproxy.eval.session import EvalSession
 
 
-def _draw_records(session: EvalSession, base: str, index: torch.Tensor, seed: int, **params) -> list[dict]:
-    """Records of one label draw (``index`` into the probe's train split) on the chosen base."""
+def _draw_records(session: EvalSession, base: str, count: int, seed: int) -> list[dict]:
+    """Records of one seeded draw of ``count`` labels per class, evaluated on the chosen base."""
+    index = label_split(session.train.labels, count, seed)
     labels = session.train.labels[index]
+    params = {"labels_per_class": count, "seed": seed}
     if base == "conv":
         return conv_records(session, session.train.subset(index), session.cfg.conv, seed, **params)
     options = session.cfg.knn if base == "knn" else session.cfg.linear
@@ -49,8 +51,7 @@ def run(session: EvalSession, options) -> list[dict]:
     records = []
     for count in (n for n in options.labels_per_class if n <= per_class):
         for seed in options.seeds:
-            index = label_split(session.train.labels, count, seed)
-            records += _draw_records(session, options.base, index, seed, labels_per_class=count, seed=seed)
+            records += _draw_records(session, options.base, count, seed)
     for item in records:
         item["protocol"] = "fewshot"
         item["base"] = options.base
