@@ -60,3 +60,21 @@ def test_data_info_cifar10(cifar_root):
     result = _cli("data", "info", "cifar10", root=cifar_root)
     assert result.returncode == 0, result.stderr
     assert "50000" in result.stdout and "10000" in result.stdout and "integrity: ok" in result.stdout
+
+
+def test_pretrain_on_an_image_folder(tmp_path):
+    from PIL import Image
+
+    for split, count in (("train", 24), ("test", 8)):
+        for index in range(count):
+            name = ("cats", "dogs")[index % 2]
+            folder = tmp_path / "photos" / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            colour = (200, 40 + index, 40) if name == "cats" else (40, 40 + index, 200)
+            Image.new("RGB", (48, 40), colour).save(folder / f"{index}.png")
+    run = tmp_path / "run"
+    result = _cli("pretrain", REPO / "configs/supervised-cifar10-quick.yaml", "data.name=folder",
+                  f"data.path={tmp_path / 'photos'}", "data.image_size=24", "model.blocks=3", "model.width=0.125",
+                  "train.batch_size=8", "train.max_steps=3", f"out={run}")
+    assert result.returncode == 0, result.stderr
+    assert "supervised/acc" in result.stdout and (run / "checkpoints/last.safetensors").is_file()

@@ -33,7 +33,8 @@ def _records(run):
 
 def test_training_lowers_the_loss_and_writes_a_complete_run(cifar_root, tmp_path):
     run = tmp_path / "run"
-    trainer = _trainer(cifar_root, run, **{"train.epochs": 6, "train.log_every": 8, "data.val_size": 64, "train.lr": 0.05})
+    trainer = _trainer(cifar_root, run, **{"train.epochs": 6, "train.log_every": 8, "data.val_size": 64, "train.lr": 0.05,
+                                           "train.tensorboard": True})
     test = trainer.fit()
     for name in ["config.yaml", "splits.json", "metrics.jsonl", "checkpoints/last.safetensors",
                  "checkpoints/last.json", "checkpoints/best.safetensors"]:
@@ -43,6 +44,7 @@ def test_training_lowers_the_loss_and_writes_a_complete_run(cifar_root, tmp_path
     assert {"val", "test"} <= {r.get("split") for r in _records(run)}
     assert 0.0 <= test["supervised/acc"] <= 1.0 and len(json.loads((run / "splits.json").read_text())["val"]) == 64
     assert read_meta(run / "checkpoints/last.safetensors")["step"] == trainer.total_steps
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def _pretrain(root, out, *extra):

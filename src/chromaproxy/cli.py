@@ -81,13 +81,15 @@ def pretrain(
 
 @app.command(
     epilog="Examples:\n\n  chromaproxy evaluate runs/rot --protocol knn,linear,conv --taps all\n\n"
+    "  chromaproxy evaluate runs/rot --preset configs/eval-sslpp-cifar10-quick.yaml\n\n"
     "  chromaproxy evaluate runs/rot --protocol knn eval.train_limit=10000 eval.test_limit=2000\n\n"
     "  chromaproxy evaluate --random configs/supervised-cifar10-quick.yaml --out runs/random --protocol knn",
 )
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="A run directory written by 'chromaproxy pretrain'."),
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. eval.train_limit=10000 knn.ks=[10] conv.epochs=5.", show_default=False),
-    protocol: str = typer.Option("knn", "--protocol", "-p", help="Comma-separated: knn, linear, mlp, conv, fewshot, finetune."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", "-p", help="Comma-separated: knn, linear, mlp, conv, fewshot, finetune (default: eval.protocols, knn)."),
+    preset: Optional[Path] = typer.Option(None, "--preset", help="An evaluation preset, e.g. configs/eval-sslpp-cifar10-quick.yaml."),
     taps: Optional[str] = typer.Option(None, help="Comma-separated taps, or 'all' (default: eval.taps of the config, all)."),
     checkpoint: str = typer.Option("last", help="Which checkpoint of the run: last or best."),
     random: Optional[Path] = typer.Option(None, "--random", help="Evaluate a seeded random-init backbone of this preset instead of a run."),
@@ -98,19 +100,19 @@ def evaluate(
     from chromaproxy.eval.evaluate import parse_protocols
     from chromaproxy.eval.session import open_random, open_run
 
-    names = parse_protocols(protocol)
     extra = list(overrides or []) + ([f"eval.taps=[{taps}]"] if taps else [])
+    extra += [f"eval.protocols=[{protocol}]"] if protocol else []
     if random is not None:
         if run is not None:
             extra.insert(0, str(run))
         if out is None:
             raise UserError("--random needs --out DIR: the directory that will hold its config.yaml and eval/")
-        session = open_random(random, extra, out)
+        session = open_random(random, extra, out, preset)
     elif run is None:
         raise UserError("give a run directory (chromaproxy evaluate runs/NAME) or --random CONFIG --out DIR")
     else:
-        session = open_run(run, extra, checkpoint)
-    written = run_protocols(session, names, console)
+        session = open_run(run, extra, checkpoint, preset)
+    written = run_protocols(session, parse_protocols(",".join(session.cfg.eval.protocols)), console)
     console.print("wrote " + ", ".join(str(p) for p in written.values()))
 
 
@@ -121,13 +123,15 @@ def evaluate(
 def report(
     runs: list[Path] = typer.Argument(..., help="Run directories with eval/*.json results."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md and plots/ (default: the run itself, for one run)."),
+    tap: Optional[str] = typer.Option(None, help="Tap for the t-SNE and retrieval pictures (default: each run's best tap by kNN)."),
+    visuals: bool = typer.Option(True, help="Draw the t-SNE map and retrieval grid (re-extracts one tap's features)."),
 ) -> None:
     """Markdown tables side by side and accuracy-against-depth plots of evaluated runs."""
     from chromaproxy.eval.report import write_report
 
     if out is None and len(runs) > 1:
         raise UserError("several runs need --out DIR for the combined report")
-    path = write_report(runs, out or runs[0])
+    path = write_report(runs, out or runs[0], visuals=visuals, tap=tap)
     console.print(f"wrote {path}")
 
 

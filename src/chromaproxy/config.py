@@ -102,16 +102,27 @@ def load_config(preset: str | Path | None, overrides: list[str] = ()) -> Any:
     """Resolve a preset plus ``key=value`` overrides into a validated ``Config``."""
     cfg = Config()
     if preset is not None:
-        path = Path(preset)
-        _apply_mapping(cfg, _read_preset(path), source=str(path))
+        apply_preset(cfg, Path(preset))
+    apply_overrides(cfg, overrides)
+    return cfg
+
+
+def apply_preset(cfg: Any, path: Path) -> None:
+    """Apply a YAML preset (and its ``base:`` chain); ``preset`` names the file unless the file says."""
+    mapping = _read_preset(path)
+    _apply_mapping(cfg, mapping, source=str(path))
+    if "preset" not in mapping:
         cfg.preset = path.stem
+
+
+def apply_overrides(cfg: Any, overrides: list[str]) -> None:
+    """Apply command-line ``key=value`` items, then the checks that involve several keys."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UserError(f"override '{item}' is not key=value (for example train.lr=0.05)")
         set_key(cfg, key.strip(), raw.strip(), source="the command line", raw=True)
     validate(cfg)
-    return cfg
 
 
 def config_from_dict(mapping: dict, source: str) -> Any:

@@ -13,6 +13,7 @@ from typing import Literal
 
 @dataclass
 class EvalOptions:
+    protocols: list[str] = field(default_factory=lambda: ["knn"])  # what `evaluate` runs without --protocol
     train_limit: int | None = None  # probe on the first N labeled training images only (quick evaluation)
     test_limit: int | None = None  # report on the first N test images only
     taps: list[str] = field(default_factory=lambda: ["all"])  # taps to evaluate; all = every tap of the backbone

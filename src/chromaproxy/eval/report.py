@@ -14,6 +14,7 @@ from chromaproxy.engine.checkpoint import atomic_write_text
 from chromaproxy.errors import UserError
 from chromaproxy.eval.evaluate import headline
 from chromaproxy.eval.results import read_results
+from chromaproxy.eval.visuals import pyplot, write_visuals
 
 
 def load_runs(runs: list[Path]) -> dict[str, dict[str, dict]]:
@@ -32,13 +33,19 @@ def _label(run: Path, taken: dict) -> str:
     return label if label not in taken else str(run)
 
 
-def write_report(runs: list[Path], out: Path) -> Path:
+def write_report(runs: list[Path], out: Path, visuals: bool = True, tap: str | None = None) -> Path:
+    """``out/report.md`` with a table and a depth plot per protocol, plus (``visuals``) a t-SNE map and
+    a retrieval grid of one tap per run: ``tap``, or the run's best tap by kNN (k = 10)."""
     loaded = load_runs(runs)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     protocols = sorted({p for results in loaded.values() for p in results})
-    lines = [f"# chromaproxy report\n", "Runs: " + ", ".join(f"`{label}`" for label in loaded) + "\n"]
+    lines = ["# chromaproxy report\n", "Runs: " + ", ".join(f"`{label}`" for label in loaded) + "\n"]
     for protocol in protocols:
         lines += _protocol_section(protocol, loaded, out)
+    if visuals:
+        lines += ["## Pictures\n"]
+        for run, (label, results) in zip(runs, loaded.items()):
+            lines += _visual_section(run, label, results, out, tap)
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
@@ -61,6 +68,23 @@ def _protocol_section(protocol: str, loaded: dict, out: Path) -> list[str]:
     return lines + [""]
 
 
+def _visual_section(run: Path, label: str, results: dict, out: Path, tap: str | None) -> list[str]:
+    from chromaproxy.eval.session import open_run
+
+    splits = next(iter(results.values()))["manifest"]["splits"]
+    session = open_run(run, [f"eval.train_limit={splits['train']}", f"eval.test_limit={splits['test']}"])
+    chosen = tap or _best_tap(results) or session.taps[-1]
+    files = write_visuals(session, chosen, out / "plots" / label)
+    return [f"### `{label}`, tap {chosen}\n"] + [f"![{f.stem}](plots/{label}/{f.name})" for f in files] + [""]
+
+
+def _best_tap(results: dict) -> str | None:
+    if "knn" not in results:
+        return None
+    curve = _curve("knn", results["knn"]["results"])
+    return max(curve, key=curve.get) if curve else None
+
+
 def _curve(protocol: str, records: list[dict]) -> dict:
     """{tap: value} of the headline records, in depth order (the order the results list them)."""
     return {r["tap"]: r["value"] for r in headline(protocol, records)}
@@ -75,7 +99,7 @@ def _describe(head: dict) -> str:
 
 
 def _depth_plot(protocol: str, curves: dict[str, dict], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
     for label, curve in curves.items():
         taps = [t for t in curve if t is not None]
@@ -91,12 +115,3 @@ def _depth_plot(protocol: str, curves: dict[str, dict], path: Path) -> Path:
     plt.close(figure)
     return path
 
-
-def _pyplot():
-    """pyplot on the file-only Agg backend (no display on servers), loaded only when a plot is drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt

@@ -4,6 +4,8 @@ cache of pooled features per (split, pooling) so several protocols share one ext
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,16 +13,18 @@ from typing import Any
 import torch
 import yaml
 
-from chromaproxy.config import config_from_dict, load_config, save_config, set_key, validate
+from chromaproxy.config import apply_overrides, apply_preset, config_from_dict, load_config, save_config
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.types import UNLABELED, ImageSet
-from chromaproxy.engine.checkpoint import load_checkpoint, read_meta
+from chromaproxy.engine.checkpoint import atomic_write_text, load_checkpoint, read_meta
 from chromaproxy.engine.device import resolve_device
 from chromaproxy.engine.network import Network
 from chromaproxy.engine.run_dir import checkpoint_dir
 from chromaproxy.engine.trainer import load_weights
 from chromaproxy.errors import UserError
 from chromaproxy.eval.features import extract_features
+
+RANDOM_MARKER = "random.json"  # marks a random-init reference directory (no checkpoints by design)
 
 
 @dataclass
@@ -63,13 +67,18 @@ class EvalSession:
         }
 
 
-def open_run(run: Path, overrides: list[str], checkpoint: str = "last") -> EvalSession:
-    """Load a trained run's config and weights, with ``key=value`` overrides (e.g. eval.train_limit)."""
+def open_run(run: Path, overrides: list[str], checkpoint: str = "last", preset: Path | None = None) -> EvalSession:
+    """Load a run's config and weights (or rebuild a random reference); then an evaluation preset
+    (``configs/eval-*.yaml``) and ``key=value`` overrides change the evaluation keys."""
     config_path = run / "config.yaml"
     if not config_path.is_file():
         raise UserError(f"{run} is not a run directory (no config.yaml); pass the folder 'chromaproxy pretrain' wrote")
     cfg = config_from_dict(yaml.safe_load(config_path.read_text()), source=str(config_path))
-    _apply(cfg, overrides)
+    if preset is not None:
+        _apply_eval_preset(cfg, preset)
+    apply_overrides(cfg, overrides)
+    if (run / RANDOM_MARKER).is_file():
+        return _random_session(run, cfg)
     path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
     classes = read_meta(path)["classes"]
     network = Network(cfg, num_classes=len(classes))
@@ -77,15 +86,33 @@ def open_run(run: Path, overrides: list[str], checkpoint: str = "last") -> EvalS
     return _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors")
 
 
-def open_random(config: Path, overrides: list[str], out: Path) -> EvalSession:
-    """A seeded, randomly initialised backbone of the preset; ``out`` becomes a run directory."""
-    cfg = load_config(config, overrides)
+def open_random(config: Path, overrides: list[str], out: Path, preset: Path | None = None) -> EvalSession:
+    """A seeded, randomly initialised backbone of the preset; ``out`` becomes a run directory that later
+    commands (evaluate, report) reopen by rebuilding the same weights from the seed."""
+    cfg = load_config(config)
+    if preset is not None:
+        _apply_eval_preset(cfg, preset)
+    apply_overrides(cfg, overrides)
     out.mkdir(parents=True, exist_ok=True)
     cfg.out = str(out)
     save_config(cfg, out / "config.yaml")
+    atomic_write_text(out / RANDOM_MARKER, json.dumps({"seed": cfg.seed}) + "\n")
+    return _random_session(out, cfg)
+
+
+def _apply_eval_preset(cfg: Any, preset: Path) -> None:
+    """An evaluation preset may set evaluation keys only: it must not change what was trained."""
+    training, name = copy.deepcopy((cfg.model, cfg.data, cfg.tasks, cfg.train)), cfg.preset
+    apply_preset(cfg, preset)
+    cfg.preset = name
+    if (cfg.model, cfg.data, cfg.tasks, cfg.train) != training:
+        raise UserError(f"{preset} changes model/data/tasks/train keys; an evaluation preset sets eval.* and protocol keys only")
+
+
+def _random_session(run: Path, cfg: Any) -> EvalSession:
     torch.manual_seed(cfg.seed)
     network = Network(_without_labeled_tasks(cfg), num_classes=0)
-    return _session(out, cfg, network, f"random (seed {cfg.seed})")
+    return _session(run, cfg, network, f"random (seed {cfg.seed})")
 
 
 def _without_labeled_tasks(cfg: Any) -> Any:
@@ -93,15 +120,6 @@ def _without_labeled_tasks(cfg: Any) -> Any:
     probe = load_config(None, [])
     probe.model, probe.data, probe.tasks, probe.task_weights = cfg.model, cfg.data, [], []
     return probe
-
-
-def _apply(cfg: Any, overrides: list[str]) -> None:
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise UserError(f"override '{item}' is not key=value (for example eval.train_limit=10000)")
-        set_key(cfg, key.strip(), raw.strip(), source="the command line", raw=True)
-    validate(cfg)
 
 
 def _session(run: Path, cfg: Any, network: Network, weights: str) -> EvalSession:

@@ -1,0 +1,100 @@
+"""Evaluation speed, as ratios against references measured in the same run.
+
+(a) kNN: chromaproxy's ``knn_predict`` (every k and both votes from one neighbour search) against
+    scikit-learn's KNeighborsClassifier (algorithm="brute", metric="cosine"), one classifier per k and
+    vote as a user of it would run, on 50,000 x 10,000 features of 192 dimensions; predictions compared.
+(b) Feature extraction: ``extract_features`` (uint8 images → L/RGB input → all taps → pooled) img/s
+    against the same backbone's forward-only img/s on a pre-made input tensor.
+
+    python benchmarks/eval_speed.py [--train 50000 --test 10000 --dim 192]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+from sklearn.neighbors import KNeighborsClassifier
+
+from chromaproxy.config import load_config
+from chromaproxy.data.sources import load_source
+from chromaproxy.engine.network import Network
+from chromaproxy.eval.features import extract_features
+from chromaproxy.eval.knn import knn_predict
+
+KS = [1, 3, 5, 10, 15, 20, 200]
+TEMPERATURE = 0.07
+
+
+def clustered_features(n: int, dim: int, classes: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features with class structure (overlapping Gaussian clusters), like a mid-level tap."""
+    centers = torch.randn(classes, dim, generator=generator)
+    labels = torch.randint(0, classes, (n,), generator=generator)
+    return (centers[labels] + 1.5 * torch.randn(n, dim, generator=generator)).relu(), labels
+
+
+def bench_knn(n_train: int, n_test: int, dim: int) -> None:
+    generator = torch.Generator().manual_seed(0)
+    train, train_labels = clustered_features(n_train, dim, 10, generator)
+    test, _ = clustered_features(n_test, dim, 10, generator)
+    start = time.perf_counter()
+    ours = knn_predict(train, train_labels, test, KS, TEMPERATURE)
+    ours_s = time.perf_counter() - start
+
+    reference_s, mismatches = 0.0, 0
+    for vote in ("weighted", "majority"):
+        weights = (lambda d: np.exp((1 - d) / TEMPERATURE)) if vote == "weighted" else "uniform"
+        for k in KS:
+            model = KNeighborsClassifier(n_neighbors=k, algorithm="brute", metric="cosine", weights=weights)
+            start = time.perf_counter()
+            predicted = model.fit(train.numpy(), train_labels.numpy()).predict(test.numpy())
+            reference_s += time.perf_counter() - start
+            mismatches += int((predicted != ours[(k, vote)].numpy()).sum())
+    total = n_test * len(KS) * 2
+    print(f"kNN {n_train}x{n_test}x{dim}, k={KS}, weighted+majority:")
+    print(f"  chromaproxy {ours_s:.2f} s, scikit-learn {reference_s:.2f} s -> {reference_s / ours_s:.1f}x;"
+          f" predictions differing: {mismatches} of {total}")
+
+
+def bench_extraction(root: str | None, images: int) -> None:
+    cfg = load_config("configs/supervised-cifar10-quick.yaml", [] if root is None else [f"data.root={root}"])
+    torch.manual_seed(0)
+    network = Network(cfg, num_classes=10).eval()
+    test = load_source("cifar10", root=cfg.data.root).test
+    subset = test.subset(torch.arange(images))
+    taps = network.backbone.tap_names
+    device = torch.device("cpu")
+    extract_features(network.backbone, network.input, subset.subset(torch.arange(500)), taps, "avg", device)
+    start = time.perf_counter()
+    extract_features(network.backbone, network.input, subset, taps, "avg", device)
+    extraction = images / (time.perf_counter() - start)
+
+    batch = network.input(torch.rand(500, 3, 32, 32))
+    with torch.no_grad():
+        network.backbone.forward_features(batch, taps)
+        start = time.perf_counter()
+        for _ in range(images // 500):
+            network.backbone.forward_features(batch, taps)
+    forward = images / (time.perf_counter() - start)
+    print(f"feature extraction, NIN-4 width 0.5, all 4 taps, {images} CIFAR-10 images, batch 500:")
+    print(f"  extract_features {extraction:.0f} img/s, forward-only {forward:.0f} img/s -> ratio {extraction / forward:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=int, default=50000)
+    parser.add_argument("--test", type=int, default=10000)
+    parser.add_argument("--dim", type=int, default=192)
+    parser.add_argument("--images", type=int, default=5000, help="images for the extraction benchmark")
+    parser.add_argument("--root", default=None, help="data.root (default: $CHROMAPROXY_DATA)")
+    args = parser.parse_args()
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    bench_knn(args.train, args.test, args.dim)
+    bench_extraction(args.root, args.images)
+
+
+if __name__ == "__main__":
+    main()
