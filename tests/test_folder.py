@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from chromaproxy.data import folder as folder_module
-from chromaproxy.data.folder import FolderSplits, load_folder
+from chromaproxy.data.folder import load_folder
 from chromaproxy.data.sources import inspect, load_source
+from chromaproxy.data.types import DatasetSplits
 from chromaproxy.errors import UserError
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
@@ -30,7 +31,7 @@ def _save(path: Path, image: Image.Image, **options) -> Path:
     return path
 
 
-def _pixels(splits: FolderSplits, index: int) -> np.ndarray:
+def _pixels(splits: DatasetSplits, index: int) -> np.ndarray:
     return splits.train.images[index].permute(1, 2, 0).numpy().astype(int)  # (H, W, 3)
 
 
@@ -49,7 +50,7 @@ def _sixteen_bit(path: Path) -> Path:
 
 
 @pytest.fixture
-def every_mode(tmp_path: Path) -> FolderSplits:
+def every_mode(tmp_path: Path) -> DatasetSplits:
     """One flat folder with one file per Pillow mode, named so sorted order is the index below."""
     _save(tmp_path / "0_rgb.jpg", Image.new("RGB", (48, 24), RED), quality=95)
     _save(tmp_path / "1_gray.png", Image.new("L", (24, 48), 100))
@@ -64,7 +65,7 @@ def every_mode(tmp_path: Path) -> FolderSplits:
     return load_folder(tmp_path, image_size=8, progress=False)
 
 
-def test_every_mode_becomes_square_rgb_at_image_size(every_mode: FolderSplits) -> None:
+def test_every_mode_becomes_square_rgb_at_image_size(every_mode: DatasetSplits) -> None:
     train = every_mode.train
     assert train.images.shape == (8, 3, 8, 8) and train.images.dtype == torch.uint8
     assert train.labels.tolist() == [-1] * 8 and train.classes == [] and every_mode.test is None
@@ -73,20 +74,20 @@ def test_every_mode_becomes_square_rgb_at_image_size(every_mode: FolderSplits) -
     assert (_pixels(every_mode, 7) == BLUE).all()
 
 
-def test_transparency_is_composited_on_white(every_mode: FolderSplits) -> None:
+def test_transparency_is_composited_on_white(every_mode: DatasetSplits) -> None:
     palette, rgba, la = _pixels(every_mode, 2), _pixels(every_mode, 3), _pixels(every_mode, 6)
     assert tuple(palette[0, 0]) == RED and tuple(palette[-1, -1]) == WHITE
     assert tuple(rgba[0, 0]) == BLUE and tuple(rgba[-1, -1]) == WHITE
     assert (la == 255).all()
 
 
-def test_sixteen_bit_is_scaled_not_clipped(every_mode: FolderSplits) -> None:
+def test_sixteen_bit_is_scaled_not_clipped(every_mode: DatasetSplits) -> None:
     sixteen = _pixels(every_mode, 4)
     assert (sixteen[:, 0] == 255).all()
     assert (np.abs(sixteen[:, -1] - 128) <= 1).all()
 
 
-def test_cmyk_converts_to_rgb(every_mode: FolderSplits) -> None:
+def test_cmyk_converts_to_rgb(every_mode: DatasetSplits) -> None:
     red, green, blue = _pixels(every_mode, 5).mean(axis=(0, 1))
     assert red > 200 and green < 60 and blue < 60
 
@@ -165,7 +166,7 @@ def test_truncated_file_is_unreadable_too(with_bad_files: Path) -> None:
 
 def test_skip_bad_skips_and_counts(with_bad_files: Path) -> None:
     splits = load_source("folder", path=str(with_bad_files), image_size=4, skip_bad=True, progress=False)
-    assert isinstance(splits, FolderSplits) and len(splits.train) == 2
+    assert isinstance(splits, DatasetSplits) and len(splits.train) == 2
     assert sorted(Path(p).name for p in splits.skipped) == ["garbage.jpg", "truncated.jpg"]
     report = inspect(splits)
     assert report.verdict == "ok (2 unreadable files skipped)"

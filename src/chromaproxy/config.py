@@ -174,6 +174,10 @@ def validate(cfg: Any) -> None:
         raise UserError(f"unknown task '{unknown[0]}' in tasks; available: {', '.join(TASKS)}")
     if not cfg.tasks:
         raise UserError("tasks is empty; name at least one, e.g. tasks=[supervised]")
+    for name in cfg.tasks:
+        if cfg.model.input not in TASKS[name].inputs:
+            accepted = ", ".join(f"model.input={kind}" for kind in TASKS[name].inputs)
+            raise UserError(f"task {name} cannot train on model.input={cfg.model.input}; set {accepted}")
     if len(cfg.task_weights) != len(cfg.tasks):
         raise UserError(
             f"task_weights has {len(cfg.task_weights)} values for {len(cfg.tasks)} tasks; give one weight per task"

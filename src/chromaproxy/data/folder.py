@@ -15,14 +15,14 @@ with both is refused, since guessing would silently drop or mislabel images. Hid
 Every image goes through ``to_rgb`` (EXIF orientation, alpha composited on white, 16-bit scaled rather
 than clipped) and ``ImageOps.fit`` (shorter side to ``image_size`` with antialiasing, centre square).
 Decoding runs on a thread pool: Pillow releases the GIL while decoding and resampling. Files that fail to
-decode stop the load, or with ``skip_bad`` are skipped and listed in ``FolderSplits.skipped``.
+decode stop the load, or with ``skip_bad`` are skipped and listed in ``DatasetSplits.skipped``.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -44,13 +44,6 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError
 
 
 @dataclass
-class FolderSplits(DatasetSplits):
-    """``DatasetSplits`` plus the files that could not be decoded and were skipped (``skip_bad``)."""
-
-    skipped: list[str] = field(default_factory=list)
-
-
-@dataclass
 class _SplitFiles:
     """The image files of one split with their class folder (None for a flat, unlabeled split)."""
 
@@ -60,7 +53,7 @@ class _SplitFiles:
 
 def load_folder(
     path: str | Path, *, image_size: int = 32, skip_bad: bool = False, progress: bool = True
-) -> FolderSplits:
+) -> DatasetSplits:
     """Decode every image under ``path`` into (N, 3, image_size, image_size) uint8 splits."""
     if image_size < 1:
         raise UserError(f"data.image_size={image_size} must be a positive number of pixels, e.g. data.image_size=64")
@@ -70,7 +63,7 @@ def load_folder(
     decoded = {split: _decode_split(files, classes, image_size, skip_bad, progress) for split, files in listed.items()}
     skipped = [bad for _, bad_files in decoded.values() for bad in bad_files]
     test = decoded["test"][0] if "test" in decoded else None
-    return FolderSplits(name="folder", train=decoded["train"][0], test=test, location=str(root), skipped=skipped)
+    return DatasetSplits(name="folder", train=decoded["train"][0], test=test, location=str(root), skipped=skipped)
 
 
 def _existing_dir(path: str | Path) -> Path:

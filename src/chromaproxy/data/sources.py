@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from chromaproxy.data.cifar import CIFAR10, CifarSpec, load_cifar
-from chromaproxy.data.folder import FolderSplits, load_folder
+from chromaproxy.data.folder import load_folder
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
 
@@ -132,9 +132,9 @@ def inspect(splits: DatasetSplits, expected: Expected | None = None) -> DatasetR
     source = SOURCES.get(splits.name)
     expected = expected or (source.expected if source else None)
     sets = _present(splits)
-    skipped = list(getattr(splits, "skipped", None) or [])
+    skipped = list(splits.skipped)
     checks = _structure_checks(sets) + (_expected_checks(sets, expected) if expected else [])
-    if isinstance(splits, FolderSplits) or skipped:
+    if splits.name == "folder" or skipped:
         checks.append(_skipped_check(skipped))
     return DatasetReport(
         name=splits.name,

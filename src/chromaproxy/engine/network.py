@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from chromaproxy.data.types import ImageSet
 from chromaproxy.errors import UserError
 from chromaproxy.models import build_backbone
 from chromaproxy.models.inputs import IMAGENET_MEAN, IMAGENET_STD, ModelInput, input_channels
@@ -21,6 +23,12 @@ def model_description(cfg: Any) -> dict[str, Any]:
     return {"name": model.name, "width": model.width, "blocks": model.blocks, "input": model.input}
 
 
+def check_model(meta: dict[str, Any], cfg: Any, path: Path) -> None:
+    """A checkpoint's model description must match the config it is loaded into."""
+    if meta["model"] != model_description(cfg):
+        raise UserError(f"{path} holds model {meta['model']}, not {model_description(cfg)}; load it with the config of the run it came from")
+
+
 def build_input(cfg: Any) -> ModelInput:
     if cfg.data.name in _DATASET_STATS:
         return ModelInput(cfg.model.input)
@@ -30,14 +38,14 @@ def build_input(cfg: Any) -> ModelInput:
 class Network(nn.Module):
     """Holds the parts a run trains; state-dict keys are ``backbone.*`` and ``tasks.<name>.*``."""
 
-    def __init__(self, cfg: Any, num_classes: int) -> None:
+    def __init__(self, cfg: Any, num_classes: int, images: ImageSet | None = None, run: Path | None = None) -> None:
         super().__init__()
         model = cfg.model
         self.input = build_input(cfg)
         self.backbone = build_backbone(
             model.name, in_channels=input_channels(model.input), width=model.width, blocks=model.blocks
         )
-        context = TaskContext(backbone=self.backbone, num_classes=num_classes, input_kind=model.input)
+        context = TaskContext(self.backbone, num_classes, model.input, images=images, run=run)
         self.tasks = nn.ModuleDict({name: _build_task(name, cfg, context) for name in cfg.tasks})
 
     def task_outputs(self, name: str, inputs: torch.Tensor, targets: Any) -> dict[str, torch.Tensor]:
@@ -48,10 +56,6 @@ class Network(nn.Module):
 
 def _build_task(name: str, cfg: Any, context: TaskContext):
     task_class = TASKS[name]
-    if cfg.model.input not in task_class.inputs:
-        raise UserError(
-            f"task {name} cannot train on model.input={cfg.model.input}; it accepts {', '.join(task_class.inputs)}"
-        )
     if task_class.needs_labels and context.num_classes == 0:
         raise UserError(f"task {name} needs labels, but data.name={cfg.data.name} has none (a flat folder?)")
     return task_class(getattr(cfg, name), context)

@@ -22,7 +22,7 @@ from chromaproxy.engine.checkpoint import load_checkpoint, optimizer_tensors, re
 from chromaproxy.engine.data import prepare_data
 from chromaproxy.engine.device import autocast, memory_format, resolve_device
 from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
-from chromaproxy.engine.network import Network, model_description
+from chromaproxy.engine.network import Network, check_model, model_description
 from chromaproxy.engine.optim import build_optimizer, lr_at, set_lr
 from chromaproxy.engine.run_dir import checkpoint_dir
 from chromaproxy.engine.sampler import EpochSampler
@@ -42,7 +42,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.data = prepare_data(cfg, run)
-        self.network = Network(cfg, num_classes=len(self.data.classes)).to(self.device)
+        self.network = Network(cfg, len(self.data.classes), images=self.data.train, run=run).to(self.device)
         self.network.to(memory_format=memory_format(self.device))
         self.optimizer = build_optimizer(cfg.train, self.network)
         labeled_only = all(task.needs_labels for task in self.network.tasks.values())
@@ -201,8 +201,7 @@ class Trainer:
     def _restore(self) -> None:
         path = checkpoint_dir(self.run) / "last.safetensors"
         meta = read_meta(path)
-        if meta["model"] != model_description(self.cfg):
-            raise UserError(f"{path} holds model {meta['model']}, not {model_description(self.cfg)}; resume the run it came from")
+        check_model(meta, self.cfg, path)
         load_weights(self.network, load_checkpoint(path, "model."), path)
         restore_optimizer(self.optimizer, load_checkpoint(path, "optim."), meta["optimizer"])
         rng = load_checkpoint(path, "rng.")

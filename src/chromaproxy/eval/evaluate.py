@@ -52,22 +52,29 @@ def headline(protocol: str, records: list[dict]) -> list[dict]:
     return chosen or [r for r in records if r.get("tap") is not None]
 
 
+# What the terminal table shows per protocol: (records kept, column label). Keys a record lacks are not
+# filtered on, so fewshot keeps k = 10 weighted on a kNN base and every record on a linear base.
+TABLES = {
+    "knn": ({"vote": "weighted"}, lambda r: f"k={r['k']}"),
+    "mlp": ({}, lambda r: f"{r['layers']} FC"),
+    "fewshot": ({"seed": "mean", "k": 10, "vote": "weighted"}, lambda r: f"{r['labels_per_class']}/class"),
+}
+
+
 def results_table(protocol: str, records: list[dict]) -> Table:
-    """Per-tap table: one row per tap, one column per remaining parameter combination."""
-    table = Table(title=f"{protocol}: top-1 per tap" if protocol != "finetune" else "finetune")
-    columns = sorted({_column(r) for r in records}, key=str)
+    """Per-tap table: one row per tap, one column per setting (the full set is in the JSON file)."""
+    wanted, label = TABLES.get(protocol, ({}, lambda r: r["metric"]))
+    shown = [r for r in records if all(r.get(k, v) == v for k, v in wanted.items())]
+    title = {"knn": "knn: top-1 per tap (weighted vote)", "finetune": "finetune: top-1 and CKA before/after"}
+    table = Table(title=title.get(protocol, f"{protocol}: top-1 per tap (%)"))
+    columns = list(dict.fromkeys(label(r) for r in shown))
     table.add_column("tap")
     for column in columns:
-        table.add_column(column or "value", justify="right")
-    for tap in dict.fromkeys(r["tap"] for r in records):
-        cells = {_column(r): _cell(r) for r in records if r["tap"] == tap}
+        table.add_column(column, justify="right")
+    for tap in dict.fromkeys(r["tap"] for r in shown):
+        cells = {label(r): _cell(r) for r in shown if r["tap"] == tap}
         table.add_row(str(tap) if tap is not None else "(network)", *(cells.get(c, "") for c in columns))
     return table
-
-
-def _column(record: dict) -> str:
-    skip = {"tap", "protocol", "value", "std", "seeds", "dim", "pooling", "epochs", "images", "base"}
-    return " ".join(f"{k}={v}" for k, v in record.items() if k not in skip)
 
 
 def _cell(record: dict) -> str:

@@ -18,7 +18,7 @@ from chromaproxy.data.sources import load_source
 from chromaproxy.data.types import UNLABELED, ImageSet
 from chromaproxy.engine.checkpoint import atomic_write_text, load_checkpoint, read_meta
 from chromaproxy.engine.device import resolve_device
-from chromaproxy.engine.network import Network
+from chromaproxy.engine.network import Network, check_model
 from chromaproxy.engine.run_dir import checkpoint_dir
 from chromaproxy.engine.trainer import load_weights
 from chromaproxy.errors import UserError
@@ -80,9 +80,9 @@ def open_run(run: Path, overrides: list[str], checkpoint: str = "last", preset: 
     if (run / RANDOM_MARKER).is_file():
         return _random_session(run, cfg)
     path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
-    classes = read_meta(path)["classes"]
-    network = Network(cfg, num_classes=len(classes))
-    load_weights(network, load_checkpoint(path, "model."), path)
+    check_model(read_meta(path), cfg, path)
+    network = Network(_backbone_only(cfg), num_classes=0)
+    load_weights(network.backbone, load_checkpoint(path, "model.backbone."), path)
     return _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors")
 
 
@@ -111,12 +111,12 @@ def _apply_eval_preset(cfg: Any, preset: Path) -> None:
 
 def _random_session(run: Path, cfg: Any) -> EvalSession:
     torch.manual_seed(cfg.seed)
-    network = Network(_without_labeled_tasks(cfg), num_classes=0)
+    network = Network(_backbone_only(cfg), num_classes=0)
     return _session(run, cfg, network, f"random (seed {cfg.seed})")
 
 
-def _without_labeled_tasks(cfg: Any) -> Any:
-    """A random reference needs only the backbone; task heads (which may need labels) are not built."""
+def _backbone_only(cfg: Any) -> Any:
+    """Probing needs only the input representation and the backbone: task heads are not built."""
     probe = load_config(None, [])
     probe.model, probe.data, probe.tasks, probe.task_weights = cfg.model, cfg.data, [], []
     return probe

@@ -16,16 +16,26 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from chromaproxy.data.types import ImageSet
     from chromaproxy.models.base import Backbone
 
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a task may know about the run when it builds its heads."""
+    """What a task may know about the run when it builds its heads.
+
+    ``images`` (the training split) lets a task derive statistics from the data before training (e.g. the
+    colorization prior); ``run`` is where it keeps them. Both are None when a trained network is rebuilt
+    for inference, and a task then reloads what it saved in ``run``.
+    """
 
     backbone: "Backbone"
     num_classes: int
     input_kind: str
+    images: "ImageSet | None" = None
+    run: "Path | None" = None
 
 
 class Task(nn.Module, ABC):

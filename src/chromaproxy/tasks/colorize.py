@@ -1,0 +1,178 @@
+"""Colorization as a proxy task: predict colour from lightness (Zhang et al. 2016; Larsson et al. 2016/17).
+
+The backbone sees L only (``model.input=L``). A hypercolumn head (Larsson et al.) reads the configured
+taps at ``colorization.points`` random locations per image (sparse training), concatenates them, and an
+MLP (FC 1024 + ReLU) predicts, per location, one of three targets (``colorization.loss``):
+
+- ``regression``: ab / 110, L2;
+- ``classification``: Zhang's 313 ab bins (or data-driven bins), soft-encoded (K nearest, σ = 5),
+  cross-entropy weighted by class rebalancing (λ = 0.5) from the training set's smoothed prior;
+- ``histogram``: Larsson's 32-bin hue and chroma histograms, KL, the hue term weighted by chroma (x5);
+  ``colorization.histogram=lab`` uses 32-bin a and b histograms instead.
+
+Zhang's network predicts at 1/4 resolution on every 4th pixel; here every loss is computed at the same
+sparse random locations, so the three losses differ only in their target, as in Larsson's comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from chromaproxy.color import (
+    AB_SCALE,
+    bin_counts,
+    chroma_weight,
+    data_bins,
+    histogram_target,
+    hue_chroma,
+    hue_weight,
+    load_prior,
+    pixel_weights,
+    rebalance_weights,
+    rgb_to_lab,
+    save_prior,
+    smooth_prior,
+    soft_encode,
+    zhang_313_bins,
+)
+from chromaproxy.data.augment import to_float
+from chromaproxy.data.types import ImageSet
+from chromaproxy.errors import UserError
+from chromaproxy.models.hypercolumn import hypercolumns, random_points, sample
+from chromaproxy.tasks.base import Task, TaskContext
+from chromaproxy.tasks.colorize_losses import histogram_kl, regression_loss, soft_cross_entropy
+
+PRIOR_FILE = "colorization_prior.safetensors"
+
+
+@dataclass
+class ColorizationOptions:
+    loss: Literal["regression", "classification", "histogram"] = "classification"
+    taps: list[str] = field(default_factory=lambda: ["all"])  # hypercolumn taps; all = every tap
+    points: int = 128  # sparse hypercolumn locations per image (Larsson's ECCV code: 128)
+    hidden: int = 1024  # hypercolumn MLP width (Larsson: FC 1024)
+    bins: Literal["zhang", "data"] = "zhang"  # classification: Zhang's 313 or the training set's non-empty cells
+    bin_size: float = 10.0  # data-driven bins: ab cell size (5/10/15/20 vary the difficulty)
+    soft_k: int = 10  # soft encoding: nearest bins (released code 10, paper 5)
+    sigma: float = 5.0  # soft encoding and prior smoothing Gaussian, in ab units
+    rebalance: bool = True  # classification: class-rebalancing weights
+    rebalance_lambda: float = 0.5  # mix of the prior with a uniform distribution
+    prior_images: int = 5000  # training images the bins' empirical prior is estimated from
+    temperature: float = 0.38  # annealed-mean decoding
+    histogram: Literal["hue_chroma", "lab"] = "hue_chroma"  # histogram loss: Larsson's hue/chroma, or a/b
+    histogram_bins: int = 32
+
+
+class ColorizationTask(Task):
+    name = "colorization"
+    Options = ColorizationOptions
+    inputs = ("L",)
+
+    def __init__(self, options: ColorizationOptions, context: TaskContext) -> None:
+        super().__init__(options, context)
+        self.taps = context.backbone.resolve_taps(options.taps)
+        if options.points < 1:
+            raise UserError("colorization.points must be at least 1 (Larsson's sparse training uses 128)")
+        channels = sum(t.channels for t in context.backbone.feature_info if t.name in self.taps)
+        if options.loss == "classification":
+            self._prepare_bins(options, context)
+        outputs = {"regression": 2, "classification": self._num_bins(), "histogram": 2 * options.histogram_bins}
+        self.head = nn.Sequential(
+            nn.Linear(channels, options.hidden), nn.ReLU(inplace=True), nn.Linear(options.hidden, outputs[options.loss])
+        )
+
+    # -------------------------------------------------------------- the prior
+    def _num_bins(self) -> int:
+        return self.centers.shape[0] if hasattr(self, "centers") else 0
+
+    def _prepare_bins(self, options: ColorizationOptions, context: TaskContext) -> None:
+        """Bins and rebalancing weights: estimated from the training images when training (and saved in
+        the run), reloaded from the run when the network is rebuilt for inference."""
+        path = context.run / PRIOR_FILE if context.run is not None else None
+        if context.images is None:
+            if path is None or not path.is_file():
+                raise UserError(f"the colorization prior {path} is missing; it is written when the run starts training")
+            prior = load_prior(path)
+            centers, weights = prior.centers, prior.w
+        else:
+            centers, prior, weights = _estimate_prior(context.images, options)
+            if path is not None:
+                save_prior(path, centers, prior, weights)
+        self.register_buffer("centers", centers.float())
+        self.register_buffer("weights", weights.float())
+
+    # -------------------------------------------------------------- training
+    def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
+        """Targets at ``points`` random locations; the trainer turns ``rgb`` into the L input."""
+        points = random_points(rgb.shape[0], self.options.points, generator, rgb.device)  # (B, P, 2)
+        colours = sample(rgb.float(), points)  # (B, P, 3)
+        lab = rgb_to_lab(colours.permute(0, 2, 1).unsqueeze(2))  # (B, 3, 1, P)
+        return rgb, {"points": points, **self._targets(colours, lab)}
+
+    def _targets(self, colours: torch.Tensor, lab: torch.Tensor) -> dict[str, torch.Tensor]:
+        ab = lab[:, 1:]  # (B, 2, 1, P)
+        if self.options.loss == "regression":
+            return {"ab": ab.squeeze(2).transpose(1, 2) / AB_SCALE}  # (B, P, 2)
+        if self.options.loss == "classification":
+            soft = soft_encode(ab, self.centers, self.options.soft_k, self.options.sigma)  # (B, K, 1, P)
+            weights = pixel_weights(soft, self.weights).squeeze(1) if self.options.rebalance else None  # (B, P)
+            return {"soft": soft.squeeze(2).transpose(1, 2), **({"weights": weights} if weights is not None else {})}
+        return self._histogram_targets(colours, lab)
+
+    def _histogram_targets(self, colours: torch.Tensor, lab: torch.Tensor) -> dict[str, torch.Tensor]:
+        bins = self.options.histogram_bins
+        if self.options.histogram == "lab":
+            a, b = ((lab[:, c, 0] / AB_SCALE + 1) / 2 for c in (1, 2))  # (B, P) each, in about [0, 1]
+            first, second = a.clamp(0, 1 - 1e-6), b.clamp(0, 1 - 1e-6)
+            first_weight = torch.ones_like(first)
+        else:
+            first, second = hue_chroma(colours.permute(0, 2, 1).unsqueeze(2))  # (B, 1, P) each
+            first, second = first.squeeze(1), second.squeeze(1)  # hue, chroma (B, P)
+            first_weight = hue_weight(second)
+        return {
+            "first": _per_location(histogram_target(first.unsqueeze(1), bins, circular=self.options.histogram != "lab")),
+            "second": _per_location(histogram_target(second.unsqueeze(1), bins)),
+            "first_weight": first_weight,
+            "second_weight": chroma_weight(lab[:, 0, 0] / 100) if self.options.histogram != "lab" else first_weight,
+        }
+
+    def forward(self, features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        chosen = {tap: features[tap] for tap in self.taps}
+        outputs = self.head(hypercolumns(chosen, targets["points"]).float())  # (B, P, out)
+        return self.losses(outputs, targets)
+
+    def losses(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.options.loss == "regression":
+            loss = regression_loss(outputs, targets["ab"])
+            return {"loss": loss, "ab_rmse": (loss / 2).sqrt().detach() * AB_SCALE}
+        if self.options.loss == "classification":
+            loss = soft_cross_entropy(outputs, targets["soft"], targets.get("weights"))
+            accuracy = (outputs.argmax(-1) == targets["soft"].argmax(-1)).float().mean()
+            return {"loss": loss, "bin_acc": accuracy.detach()}
+        first, second = outputs.split(self.options.histogram_bins, dim=-1)  # (B, P, Q) each
+        first_loss = histogram_kl(first, targets["first"], targets["first_weight"])
+        second_loss = histogram_kl(second, targets["second"], targets["second_weight"])
+        return {"loss": first_loss + second_loss, "first_kl": first_loss.detach(), "second_kl": second_loss.detach()}
+
+
+def _per_location(histogram: torch.Tensor) -> torch.Tensor:
+    """(B, Q, 1, P) → (B, P, Q)."""
+    return histogram.squeeze(2).permute(0, 2, 1)
+
+
+@torch.no_grad()
+def _estimate_prior(images: ImageSet, options: ColorizationOptions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(centers (K, 2), prior p (K,), rebalancing weights w (K,)) from the first ``prior_images`` images."""
+    subset = images.images[: options.prior_images]
+    ab_batches = [rgb_to_lab(to_float(subset[i : i + 500]))[:, 1:] for i in range(0, len(subset), 500)]
+    if options.bins == "zhang":
+        centers = zhang_313_bins()
+    else:
+        centers = data_bins(torch.cat([ab.permute(0, 2, 3, 1).reshape(-1, 2) for ab in ab_batches]), options.bin_size)
+    prior = smooth_prior(bin_counts(ab_batches, centers), centers, options.sigma)
+    weights = rebalance_weights(prior, options.rebalance_lambda) if options.rebalance else torch.ones_like(prior)
+    return centers, prior, weights
