@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import kornia
 import torch
 from torch import nn
 
@@ -27,6 +28,9 @@ from chromaproxy.color import (
     bin_counts,
     chroma_weight,
     data_bins,
+    decode_annealed_mean,
+    decode_mean,
+    decode_mode,
     histogram_target,
     hue_chroma,
     hue_weight,
@@ -42,7 +46,7 @@ from chromaproxy.color import (
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
 from chromaproxy.errors import UserError
-from chromaproxy.models.hypercolumn import hypercolumns, random_points, sample
+from chromaproxy.models.hypercolumn import hypercolumns, pixel_centres, random_points, sample
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.colorize_losses import histogram_kl, regression_loss, soft_cross_entropy
 
@@ -157,6 +161,64 @@ class ColorizationTask(Task):
         first_loss = histogram_kl(first, targets["first"], targets["first_weight"])
         second_loss = histogram_kl(second, targets["second"], targets["second_weight"])
         return {"loss": first_loss + second_loss, "first_kl": first_loss.detach(), "second_kl": second_loss.detach()}
+
+    # -------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict_ab(
+        self, features: dict[str, torch.Tensor], L: torch.Tensor, decode: str = "annealed",
+        temperature: float | None = None, chunk: int = 4096,
+    ) -> torch.Tensor:
+        """Dense ab (B, 2, H, W) at every pixel of L (B, 1, H, W) in [0, 100]: the hypercolumn head is run
+        on all pixel centres, ``chunk`` locations at a time, then decoded (``annealed`` mean with
+        ``temperature``, ``mode`` or ``mean``)."""
+        batch, _, height, width = L.shape
+        centres = pixel_centres(height, width, L.device).expand(batch, -1, -1)  # (B, H*W, 2)
+        chosen = {tap: features[tap].float() for tap in self.taps}
+        outputs = torch.cat([self.head(hypercolumns(chosen, centres[:, i : i + chunk])) for i in range(0, height * width, chunk)], dim=1)
+        outputs = outputs.transpose(1, 2).reshape(batch, -1, height, width)  # (B, out, H, W)
+        return self._decode(outputs, L, decode, temperature or self.options.temperature)
+
+    def _decode(self, outputs: torch.Tensor, L: torch.Tensor, decode: str, temperature: float) -> torch.Tensor:
+        if self.options.loss == "regression":
+            return outputs * AB_SCALE
+        if self.options.loss == "classification":
+            decoders = {"annealed": lambda o: decode_annealed_mean(o, self.centers, temperature),
+                        "mode": lambda o: decode_mode(o, self.centers), "mean": lambda o: decode_mean(o, self.centers)}
+            return decoders[decode](outputs)
+        first, second = _expected_bins(outputs, self.options.histogram_bins, decode, temperature)
+        if self.options.histogram == "lab":
+            return torch.stack([first, second], dim=1) * 2 * AB_SCALE - AB_SCALE  # (B, 2, H, W)
+        return hue_chroma_to_ab(first, second, L)
+
+
+def _expected_bins(outputs: torch.Tensor, bins: int, decode: str, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel values in [0, 1] of the two histograms: mode, mean, or annealed mean (the first
+    histogram, hue, is circular, so its mean is taken on the circle)."""
+    first, second = outputs.split(bins, dim=1)  # (B, Q, H, W) each
+    centres = (torch.arange(bins, device=outputs.device, dtype=outputs.dtype) + 0.5) / bins
+    if decode == "mode":
+        return centres[first.argmax(1)], centres[second.argmax(1)]
+    scale = temperature if decode == "annealed" else 1.0
+    p_first, p_second = (first / scale).softmax(1), (second / scale).softmax(1)
+    angle = 2 * torch.pi * centres.view(1, -1, 1, 1)
+    hue = torch.atan2((p_first * angle.sin()).sum(1), (p_first * angle.cos()).sum(1)) / (2 * torch.pi)
+    return hue.remainder(1.0), (p_second * centres.view(1, -1, 1, 1)).sum(1)
+
+
+def hue_chroma_to_ab(hue: torch.Tensor, chroma: torch.Tensor, L: torch.Tensor, steps: int = 24) -> torch.Tensor:
+    """ab of the RGB colour with this HSV hue and chroma (max - min) whose Lab lightness is L.
+
+    RGB = m + chroma * f(hue), with f the pure-hue vector (max 1, min 0); L grows with the offset m, so
+    m in [0, 1 - chroma] is found by bisection. hue, chroma (B, H, W) in [0, 1]; L (B, 1, H, W).
+    """
+    pure = kornia.color.hsv_to_rgb(torch.stack([hue * 2 * torch.pi, torch.ones_like(hue), torch.ones_like(hue)], 1))
+    base = chroma.unsqueeze(1) * pure  # (B, 3, H, W) with min 0 and max chroma
+    low, high = torch.zeros_like(L), (1 - chroma).unsqueeze(1)
+    for _ in range(steps):
+        middle = (low + high) / 2
+        too_dark = rgb_to_lab(base + middle)[:, :1] < L
+        low, high = torch.where(too_dark, middle, low), torch.where(too_dark, high, middle)
+    return rgb_to_lab(base + (low + high) / 2)[:, 1:]
 
 
 def _per_location(histogram: torch.Tensor) -> torch.Tensor:
