@@ -16,7 +16,8 @@ from chromaproxy.config import load_config
 from chromaproxy.engine import checkpoint
 from chromaproxy.engine.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from chromaproxy.engine.run_dir import open_run_dir
-from chromaproxy.engine.trainer import Trainer, TrainingDiverged, load_weights
+from chromaproxy.engine.network import load_weights
+from chromaproxy.engine.trainer import Trainer, TrainingDiverged
 from chromaproxy.errors import UserError
 from chromaproxy.tasks.supervised import SupervisedTask
 from conftest import REPO, tiny_overrides

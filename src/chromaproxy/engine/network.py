@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from chromaproxy.data.types import ImageSet
@@ -59,3 +60,36 @@ def _build_task(name: str, cfg: Any, context: TaskContext):
     if task_class.needs_labels and context.num_classes == 0:
         raise UserError(f"task {name} needs labels, but data.name={cfg.data.name} has none (a flat folder?)")
     return task_class(getattr(cfg, name), context)
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """``load_state_dict`` with a one-line error when the checkpoint belongs to another model."""
+    own = module.state_dict()
+    missing = sorted(own.keys() - weights.keys())
+    unexpected = sorted(weights.keys() - own.keys())
+    wrong = sorted(k for k in own.keys() & weights.keys() if own[k].shape != weights[k].shape)
+    if missing or unexpected or wrong:
+        example = (missing or unexpected or wrong)[0]
+        raise UserError(
+            f"{path} does not fit this model ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} mis-shaped tensors, e.g. {example}); was it written by a run with another model.* config?"
+        )
+    module.load_state_dict(weights)
+
+
+def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
+    """A trained run's config and its whole network (input, backbone, task heads) in eval mode, for
+    inference (``colorize``, the colorization quality protocol). Tasks reload what they saved in ``run``."""
+    from chromaproxy.config import config_from_dict
+    from chromaproxy.engine.checkpoint import load_checkpoint, read_meta
+
+    config_path = run / "config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"{run} is not a run directory (no config.yaml); pass the folder 'chromaproxy pretrain' wrote")
+    cfg = config_from_dict(yaml.safe_load(config_path.read_text()), source=str(config_path))
+    path = run / "checkpoints" / f"{checkpoint}.safetensors"
+    meta = read_meta(path)
+    check_model(meta, cfg, path)
+    network = Network(cfg, len(meta["classes"]), run=run)
+    load_weights(network, load_checkpoint(path, "model."), path)
+    return cfg, network.eval()

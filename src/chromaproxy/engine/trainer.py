@@ -22,7 +22,7 @@ from chromaproxy.engine.checkpoint import load_checkpoint, optimizer_tensors, re
 from chromaproxy.engine.data import prepare_data
 from chromaproxy.engine.device import autocast, memory_format, resolve_device
 from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
-from chromaproxy.engine.network import Network, check_model, model_description
+from chromaproxy.engine.network import Network, check_model, load_weights, model_description
 from chromaproxy.engine.optim import build_optimizer, lr_at, set_lr
 from chromaproxy.engine.run_dir import checkpoint_dir
 from chromaproxy.engine.sampler import EpochSampler
@@ -212,21 +212,6 @@ class Trainer:
         self.step = meta["step"]
         self.best_val = meta["best_val"] if meta["best_val"] is not None else math.inf
         self.console.print(f"resumed {self.run} at step {self.step}/{self.total_steps}")
-
-
-def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
-    """``load_state_dict`` with a one-line error when the checkpoint belongs to another model."""
-    own = module.state_dict()
-    missing = sorted(own.keys() - weights.keys())
-    unexpected = sorted(weights.keys() - own.keys())
-    wrong = sorted(k for k in own.keys() & weights.keys() if own[k].shape != weights[k].shape)
-    if missing or unexpected or wrong:
-        example = (missing or unexpected or wrong)[0]
-        raise UserError(
-            f"{path} does not fit this model ({len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(wrong)} mis-shaped tensors, e.g. {example}); was it written by a run with another model.* config?"
-        )
-    module.load_state_dict(weights)
 
 
 class _Window:

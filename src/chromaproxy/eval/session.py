@@ -18,9 +18,8 @@ from chromaproxy.data.sources import load_source
 from chromaproxy.data.types import UNLABELED, ImageSet
 from chromaproxy.engine.checkpoint import atomic_write_text, load_checkpoint, read_meta
 from chromaproxy.engine.device import resolve_device
-from chromaproxy.engine.network import Network, check_model
+from chromaproxy.engine.network import Network, check_model, load_weights
 from chromaproxy.engine.run_dir import checkpoint_dir
-from chromaproxy.engine.trainer import load_weights
 from chromaproxy.errors import UserError
 from chromaproxy.eval.features import extract_features
 
