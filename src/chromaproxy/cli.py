@@ -80,6 +80,29 @@ def pretrain(
 
 
 @app.command(
+    epilog="Examples:\n\n  chromaproxy colorize runs/color photo.jpg more/*.png --out colorized/\n\n"
+    "  chromaproxy colorize runs/color photos/ --out colorized/ --size 64 --decode mode",
+)
+def colorize(
+    run: Path = typer.Argument(..., help="A run directory trained with the colorization task."),
+    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns such as 'photos/*.jpg'."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNGs, one per input (<name>.png; same names get -2, -3 …)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Side the network sees, S x S (default: the run's data.image_size)."),
+    decode: str = typer.Option("annealed", "--decode", help="How ab is read from the predicted bins: annealed, mode or mean."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Annealed-mean temperature (default: the run's colorization.temperature, 0.38)."),
+    checkpoint: str = typer.Option("last", help="Which checkpoint of the run: last or best."),
+) -> None:
+    """Colorize photographs of any size and mode; only their lightness is used, the output keeps full resolution."""
+    from chromaproxy.inference.colorize import colorize_paths
+
+    done, failed = colorize_paths(run, inputs, out, size=size, decode=decode, temperature=temperature,
+                                  checkpoint=checkpoint, console=err_console)
+    console.print(f"colorized {len(done)}, failed {len(failed)}" + (f" → {out}" if done else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command(
     epilog="Examples:\n\n  chromaproxy evaluate runs/rot --protocol knn,linear,conv --taps all\n\n"
     "  chromaproxy evaluate runs/rot --preset configs/eval-sslpp-cifar10-quick.yaml\n\n"
     "  chromaproxy evaluate runs/rot --protocol knn eval.train_limit=10000 eval.test_limit=2000\n\n"

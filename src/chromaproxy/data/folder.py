@@ -86,7 +86,7 @@ def _is_visible_image(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _images_under(folder: Path) -> list[Path]:
+def images_under(folder: Path) -> list[Path]:
     """Every image file below ``folder`` at any depth, skipping hidden folders, in a stable order."""
     found = []
     for current, dirs, names in os.walk(folder, followlinks=True):
@@ -99,7 +99,7 @@ def _list_split(folder: Path) -> _SplitFiles:
     """The split's files, labeled by top-level sub-folder, or unlabeled when they all sit at the top."""
     top = sorted(p for p in folder.iterdir() if p.is_file() and _is_visible_image(p))
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    nested = {d.name: files for d in subdirs if (files := _images_under(d))}
+    nested = {d.name: files for d in subdirs if (files := images_under(d))}
     if top and nested:
         raise UserError(
             f"{folder} has images both at its top level (e.g. {top[0].name}) and in sub-folders "
