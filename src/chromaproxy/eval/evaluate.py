@@ -19,7 +19,11 @@ HEADLINE = {
     "mlp": {"layers": 2},
     "fewshot": {"seed": "mean"},
     "finetune": {"metric": "cka"},
+    "colorization": {"metric": "auc"},
 }
+
+# Config section of a protocol's options when it is not the protocol's name (``colorization.*`` is the task's).
+OPTION_SECTIONS = {"colorization": "colorquality"}
 
 
 def parse_protocols(text: str) -> list[str]:
@@ -35,7 +39,7 @@ def parse_protocols(text: str) -> list[str]:
 def evaluate(session: EvalSession, protocols: list[str], console: Console) -> dict[str, Path]:
     written = {}
     for name in protocols:
-        options = getattr(session.cfg, name)
+        options = getattr(session.cfg, OPTION_SECTIONS.get(name, name))
         console.print(f"[bold]{name}[/bold] on {', '.join(session.taps)} "
                       f"({len(session.train)} train / {len(session.test)} test images)")
         records = PROTOCOLS[name](session, options)
@@ -78,6 +82,8 @@ def results_table(protocol: str, records: list[dict]) -> Table:
 
 
 def _cell(record: dict) -> str:
+    if "unit" in record:  # not a fraction (PSNR in dB)
+        return f"{record['value']:.2f} {record['unit']}"
     if "std" in record:
         return f"{100 * record['value']:.2f} ± {100 * record['std']:.2f}"
     return f"{100 * record['value']:.2f}"

@@ -79,6 +79,18 @@ class FinetuneOptions(ScheduleOptions):
     cka_images: int = 2000  # test images on which feature shift (linear CKA) is measured
 
 
+@dataclass
+class ColorQualityOptions:
+    """The ``colorization`` protocol (section ``colorquality``: ``colorization.*`` is the task's section)."""
+
+    decode: Literal["annealed", "mode", "mean"] = "annealed"  # how a classification head's bins become ab
+    temperature: float = 0.38  # annealed-mean temperature (Zhang et al. 2016)
+    grid_images: int = 8  # first N test images drawn gray | predicted | truth in eval/colorization_grid.png
+    # prior of the rebalanced AuC: Zhang's 313 bins with the evaluated test images' own prior (the same for
+    # every loss, so runs compare), or a classification run's saved training prior and bins
+    rebalance_prior: Literal["test", "run"] = "test"
+
+
 PROTOCOL_OPTIONS: dict[str, type] = {
     "eval": EvalOptions,
     "knn": KnnOptions,
@@ -87,4 +99,5 @@ PROTOCOL_OPTIONS: dict[str, type] = {
     "conv": ConvOptions,
     "fewshot": FewshotOptions,
     "finetune": FinetuneOptions,
+    "colorquality": ColorQualityOptions,
 }

@@ -36,6 +36,7 @@ class EvalSession:
     test: ImageSet
     classes: list[str]
     weights: str  # "checkpoints/last.safetensors", or "random (seed N)"
+    checkpoint: str | None = None  # "last" or "best"; None for a random-init reference
     cache: dict[tuple[str, str], dict[str, torch.Tensor]] = field(default_factory=dict)
 
     @property
@@ -82,7 +83,9 @@ def open_run(run: Path, overrides: list[str], checkpoint: str = "last", preset: 
     check_model(read_meta(path), cfg, path)
     network = Network(_backbone_only(cfg), num_classes=0)
     load_weights(network.backbone, load_checkpoint(path, "model.backbone."), path)
-    return _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors")
+    session = _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors")
+    session.checkpoint = checkpoint
+    return session
 
 
 def open_random(config: Path, overrides: list[str], out: Path, preset: Path | None = None) -> EvalSession:

@@ -1,6 +1,6 @@
 """Protocol registry: each protocol is ``run(session, options) -> list of result records``."""
 
-from chromaproxy.eval.protocols import conv, fewshot, finetune, knn, linear, mlp
+from chromaproxy.eval.protocols import colorization, conv, fewshot, finetune, knn, linear, mlp
 
 PROTOCOLS = {
     "knn": knn.run,
@@ -9,4 +9,5 @@ PROTOCOLS = {
     "conv": conv.run,
     "fewshot": fewshot.run,
     "finetune": finetune.run,
+    "colorization": colorization.run,
 }
