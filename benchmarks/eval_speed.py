@@ -6,7 +6,7 @@
 (b) Feature extraction: ``extract_features`` (uint8 images → L/RGB input → all taps → pooled) img/s
     against the same backbone's forward-only img/s on a pre-made input tensor.
 
-    python benchmarks/eval_speed.py [--train 50000 --test 10000 --dim 192]
+    python benchmarks/eval_speed.py [--train 50000 --test 10000 --dim 192] [--only knn|extraction]
 """
 
 from __future__ import annotations
@@ -96,10 +96,13 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=192)
     parser.add_argument("--images", type=int, default=5000, help="images for the extraction benchmark")
     parser.add_argument("--root", default=None, help="data.root (default: $CHROMAPROXY_DATA)")
+    parser.add_argument("--only", choices=["knn", "extraction"], help="run one of the two benchmarks")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    bench_knn(args.train, args.test, args.dim)
-    bench_extraction(args.root, args.images)
+    if args.only != "extraction":
+        bench_knn(args.train, args.test, args.dim)
+    if args.only != "knn":
+        bench_extraction(args.root, args.images)
 
 
 if __name__ == "__main__":

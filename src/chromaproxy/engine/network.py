@@ -46,7 +46,7 @@ class Network(nn.Module):
         self.backbone = build_backbone(
             model.name, in_channels=input_channels(model.input), width=model.width, blocks=model.blocks
         )
-        context = TaskContext(self.backbone, num_classes, model.input, images=images, run=run)
+        context = TaskContext(self.backbone, num_classes, images=images, run=run)
         self.tasks = nn.ModuleDict({name: _build_task(name, cfg, context) for name in cfg.tasks})
 
     def task_outputs(self, name: str, inputs: torch.Tensor, targets: Any) -> dict[str, torch.Tensor]:

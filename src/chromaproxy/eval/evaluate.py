@@ -69,7 +69,8 @@ def results_table(protocol: str, records: list[dict]) -> Table:
     """Per-tap table: one row per tap, one column per setting (the full set is in the JSON file)."""
     wanted, label = TABLES.get(protocol, ({}, lambda r: r["metric"]))
     shown = [r for r in records if all(r.get(k, v) == v for k, v in wanted.items())]
-    title = {"knn": "knn: top-1 per tap (weighted vote)", "finetune": "finetune: top-1 and CKA before/after"}
+    title = {"knn": "knn: top-1 per tap (weighted vote)", "finetune": "finetune: top-1 and CKA before/after",
+             "colorization": "colorization quality (AuC and saturation in %)"}
     table = Table(title=title.get(protocol, f"{protocol}: top-1 per tap (%)"))
     columns = list(dict.fromkeys(label(r) for r in shown))
     table.add_column("tap")

@@ -24,11 +24,6 @@ from chromaproxy.models.inputs import ModelInput
 _POOLING = re.compile(r"^(avg|grid(\d+)|size(\d+))$")
 
 
-def check_pooling(pooling: str) -> None:
-    if not _POOLING.match(pooling):
-        raise UserError(f"pooling {pooling!r} is not one of: avg, grid<k> (e.g. grid2), size<N> (e.g. size9000)")
-
-
 def grid_side(pooling: str, channels: int, spatial: int) -> int:
     """Side k of the k x k adaptive grid a pooling setting asks for on a tap with ``channels``."""
     match = _POOLING.match(pooling)

@@ -33,7 +33,6 @@ class TaskContext:
 
     backbone: "Backbone"
     num_classes: int
-    input_kind: str
     images: "ImageSet | None" = None
     run: "Path | None" = None
 
