@@ -138,3 +138,15 @@ def test_existing_run_is_never_overwritten_and_resume_checks_the_config(cifar_ro
         _trainer(cifar_root, run)
     with pytest.raises(UserError, match="cannot resume .* train.lr was 0.1, now 0.5"):
         _trainer(cifar_root, run, **{"train.max_steps": 2, "train.lr": 0.5, "resume": True})
+
+
+def test_multi_task_run_logs_each_task(cifar_root, tmp_path):
+    run = tmp_path / "run"
+    trainer = _trainer(cifar_root, run, **{
+        "tasks": "[rotation,colorization]", "task_weights": "[1,0.5]", "model.input": "L", "train.max_steps": 3,
+        "train.log_every": 1, "colorization.points": 8, "colorization.hidden": 16, "colorization.prior_images": 256,
+    })
+    trainer.fit()
+    record = next(r for r in _records(run) if "split" not in r)
+    assert {"rotation/loss", "rotation/acc", "colorization/loss", "colorization/bin_acc"} <= record.keys()
+    assert record["loss"] == pytest.approx(record["rotation/loss"] + 0.5 * record["colorization/loss"], rel=1e-5)

@@ -2,11 +2,15 @@
 
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.colorize import ColorizationTask
+from chromaproxy.tasks.flips import FlipsTask
+from chromaproxy.tasks.rotation import RotationTask
 from chromaproxy.tasks.supervised import SupervisedTask
 
 TASKS: dict[str, type[Task]] = {
     SupervisedTask.name: SupervisedTask,
     ColorizationTask.name: ColorizationTask,
+    RotationTask.name: RotationTask,
+    FlipsTask.name: FlipsTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]
