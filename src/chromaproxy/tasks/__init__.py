@@ -1,5 +1,6 @@
 """Task registry: adding a task is one module plus one line here."""
 
+from chromaproxy.tasks.aet import AetTask
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.colorize import ColorizationTask
 from chromaproxy.tasks.flips import FlipsTask
@@ -11,6 +12,7 @@ TASKS: dict[str, type[Task]] = {
     ColorizationTask.name: ColorizationTask,
     RotationTask.name: RotationTask,
     FlipsTask.name: FlipsTask,
+    AetTask.name: AetTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]
