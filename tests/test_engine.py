@@ -150,3 +150,12 @@ def test_multi_task_run_logs_each_task(cifar_root, tmp_path):
     record = next(r for r in _records(run) if "split" not in r)
     assert {"rotation/loss", "rotation/acc", "colorization/loss", "colorization/bin_acc"} <= record.keys()
     assert record["loss"] == pytest.approx(record["rotation/loss"] + 0.5 * record["colorization/loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("task", ["flips", "aet", "context", "relpos"])
+def test_each_proxy_task_trains_in_the_engine(cifar_root, tmp_path, task):
+    run = tmp_path / "run"
+    _trainer(cifar_root, run, **{"tasks": f"[{task}]", "train.max_steps": 2, "train.log_every": 1}).fit()
+    records = [r for r in _records(run) if "split" not in r]
+    assert len(records) == 2 and f"{task}/loss" in records[0]
+    assert read_meta(run / "checkpoints/last.safetensors")["tasks"] == [task]

@@ -3,7 +3,9 @@
 from chromaproxy.tasks.aet import AetTask
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.colorize import ColorizationTask
+from chromaproxy.tasks.context import ContextTask
 from chromaproxy.tasks.flips import FlipsTask
+from chromaproxy.tasks.relpos import RelposTask
 from chromaproxy.tasks.rotation import RotationTask
 from chromaproxy.tasks.supervised import SupervisedTask
 
@@ -13,6 +15,8 @@ TASKS: dict[str, type[Task]] = {
     RotationTask.name: RotationTask,
     FlipsTask.name: FlipsTask,
     AetTask.name: AetTask,
+    ContextTask.name: ContextTask,
+    RelposTask.name: RelposTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]
