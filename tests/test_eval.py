@@ -18,7 +18,7 @@ from chromaproxy.eval.evaluate import evaluate, parse_protocols
 from chromaproxy.eval.probes import head_accuracy, linear_head, mlp_head, train_heads
 from chromaproxy.eval.options import ProbeOptions
 from chromaproxy.eval.report import write_report
-from chromaproxy.eval.session import open_random, open_run
+from chromaproxy.eval.session import open_run
 from conftest import REPO, tiny_overrides
 
 QUICK_PROBES = [

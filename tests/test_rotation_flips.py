@@ -11,7 +11,8 @@ from chromaproxy.errors import UserError
 from chromaproxy.models import build_backbone
 from chromaproxy.tasks.base import TaskContext
 from chromaproxy.tasks.flips import FlipsOptions, FlipsTask
-from chromaproxy.tasks.rotation import RotationOptions, RotationTask, cross_entropy_and_accuracy
+from chromaproxy.tasks.heads import cross_entropy_and_accuracy
+from chromaproxy.tasks.rotation import RotationOptions, RotationTask
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.rotation import classifier_tap
+from chromaproxy.tasks.heads import classifier_tap
 
 Kind = Literal["projective", "affine"]
 PARAMS: dict[str, int] = {"projective": 8, "affine": 6}

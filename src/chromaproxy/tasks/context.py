@@ -33,7 +33,7 @@ from torch import nn
 
 from chromaproxy.errors import UserError
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.rotation import classifier_tap
+from chromaproxy.tasks.heads import classifier_tap
 
 FILL = 0.5  # value of every channel inside the hole: a stand-in for the dataset mean pixel
 GRID = 4  # side of the pooled grid the decoder starts from

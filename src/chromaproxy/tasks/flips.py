@@ -16,7 +16,7 @@ import torch
 
 from chromaproxy.errors import UserError
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.rotation import classification_head, classifier_tap, cross_entropy_and_accuracy
+from chromaproxy.tasks.heads import classification_head, classifier_tap, cross_entropy_and_accuracy
 
 TRANSFORMS = ("rot0", "rot90", "rot180", "rot270", "hflip", "vflip")  # label = index
 

@@ -37,7 +37,7 @@ from torch import nn
 
 from chromaproxy.errors import UserError
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.rotation import classifier_tap, cross_entropy_and_accuracy
+from chromaproxy.tasks.heads import classifier_tap, cross_entropy_and_accuracy
 
 NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]  # label → (row, col) offset
 NOISE_SCALE = 0.01  # dropped-channel noise std / kept-channel std (Doersch Sec. 4.2)

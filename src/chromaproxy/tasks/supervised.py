@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from chromaproxy.data.types import UNLABELED
 from chromaproxy.tasks.base import Task, TaskContext
+from chromaproxy.tasks.heads import classification_head, classifier_tap
 
 
 @dataclass
@@ -29,10 +29,9 @@ class SupervisedTask(Task):
 
     def __init__(self, options: SupervisedOptions, context: TaskContext) -> None:
         super().__init__(options, context)
-        tap = options.tap or context.backbone.feature_info[-1].name
-        self.taps = context.backbone.resolve_taps([tap])
-        channels = next(t.channels for t in context.backbone.feature_info if t.name == tap)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, context.num_classes))
+        tap, channels = classifier_tap(context.backbone, options.tap)
+        self.taps = [tap]
+        self.head = classification_head(channels, context.num_classes)
 
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
         return rgb, labels

@@ -1,0 +1,35 @@
+"""Heads and losses that several tasks share (declarative block lists citing their paper)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from chromaproxy.models.base import Backbone
+
+
+def classifier_tap(backbone: "Backbone", tap: str | None) -> tuple[str, int]:
+    """The validated tap a classification head reads (``None`` = the deepest) and its channel count."""
+    name = backbone.resolve_taps([tap or backbone.feature_info[-1].name])[0]
+    channels = next(t.channels for t in backbone.feature_info if t.name == name)
+    return name, channels
+
+
+def classification_head(channels: int, classes: int) -> nn.Sequential:
+    """RotNet's CIFAR head (Gidaris et al. 2018, Sec. 3.1): global average pool, then Linear(C → classes)."""
+    return nn.Sequential(
+        nn.AdaptiveAvgPool2d(1),  # (N, C, 1, 1)
+        nn.Flatten(),  # (N, C)
+        nn.Linear(channels, classes),  # (N, classes)
+    )
+
+
+def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean cross-entropy of logits (N, K) against labels (N,) in [0, K), and the detached top-1 accuracy."""
+    loss = F.cross_entropy(logits.float(), labels)
+    accuracy = (logits.argmax(1) == labels).float().mean()
+    return {"loss": loss, "acc": accuracy.detach()}
