@@ -83,9 +83,7 @@ def open_run(run: Path, overrides: list[str], checkpoint: str = "last", preset: 
     check_model(read_meta(path), cfg, path)
     network = Network(_backbone_only(cfg), num_classes=0)
     load_weights(network.backbone, load_checkpoint(path, "model.backbone."), path)
-    session = _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors")
-    session.checkpoint = checkpoint
-    return session
+    return _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors", checkpoint)
 
 
 def open_random(config: Path, overrides: list[str], out: Path, preset: Path | None = None) -> EvalSession:
@@ -124,7 +122,7 @@ def _backbone_only(cfg: Any) -> Any:
     return probe
 
 
-def _session(run: Path, cfg: Any, network: Network, weights: str) -> EvalSession:
+def _session(run: Path, cfg: Any, network: Network, weights: str, checkpoint: str | None = None) -> EvalSession:
     device = resolve_device(cfg.device)
     network.to(device).eval()
     source = load_source(
@@ -135,7 +133,7 @@ def _session(run: Path, cfg: Any, network: Network, weights: str) -> EvalSession
         raise UserError(f"data.name={cfg.data.name} has no test split; give the folder train/ and test/ sub-folders")
     train = _labeled(source.train, cfg.eval.train_limit, "train")
     test = _labeled(source.test, cfg.eval.test_limit, "test")
-    return EvalSession(run, cfg, network, device, train, test, source.train.classes, weights)
+    return EvalSession(run, cfg, network, device, train, test, source.train.classes, weights, checkpoint)
 
 
 def _labeled(images: ImageSet, limit: int | None, split: str) -> ImageSet:

@@ -84,15 +84,14 @@ class ColorizationTask(Task):
         channels = sum(t.channels for t in context.backbone.feature_info if t.name in self.taps)
         if options.loss == "classification":
             self._prepare_bins(options, context)
-        outputs = {"regression": 2, "classification": self._num_bins(), "histogram": 2 * options.histogram_bins}
+            outputs = self.centers.shape[0]
+        else:
+            outputs = 2 if options.loss == "regression" else 2 * options.histogram_bins
         self.head = nn.Sequential(
-            nn.Linear(channels, options.hidden), nn.ReLU(inplace=True), nn.Linear(options.hidden, outputs[options.loss])
+            nn.Linear(channels, options.hidden), nn.ReLU(inplace=True), nn.Linear(options.hidden, outputs)
         )
 
     # -------------------------------------------------------------- the prior
-    def _num_bins(self) -> int:
-        return self.centers.shape[0] if hasattr(self, "centers") else 0
-
     def _prepare_bins(self, options: ColorizationOptions, context: TaskContext) -> None:
         """Bins and rebalancing weights: estimated from the training images when training (and saved in
         the run), reloaded from the run when the network is rebuilt for inference."""
@@ -234,7 +233,7 @@ def _estimate_prior(images: ImageSet, options: ColorizationOptions) -> tuple[tor
     if options.bins == "zhang":
         centers = zhang_313_bins()
     else:
-        centers = data_bins(torch.cat([ab.permute(0, 2, 3, 1).reshape(-1, 2) for ab in ab_batches]), options.bin_size)
+        centers = data_bins(torch.cat(ab_batches), options.bin_size)  # from (N, 2, H, W)
     prior = smooth_prior(bin_counts(ab_batches, centers), centers, options.sigma)
     weights = rebalance_weights(prior, options.rebalance_lambda) if options.rebalance else torch.ones_like(prior)
     return centers, prior, weights
