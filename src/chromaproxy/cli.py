@@ -6,6 +6,8 @@ with status 3; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -13,6 +15,7 @@ from typing import Optional
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chromaproxy import __version__
@@ -60,23 +63,51 @@ def pretrain(
 ) -> None:
     """Train a backbone with the tasks the config lists; writes a run directory (config, checkpoints, metrics)."""
     from chromaproxy.config import load_config, to_dict
-    from chromaproxy.engine.run_dir import open_run_dir
-    from chromaproxy.engine.trainer import Trainer
+    from chromaproxy.engine import distributed
 
     cfg = load_config(config, overrides or [])
     if dry_run:
         console.print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return
-    run = open_run_dir(cfg)
-    err_console.print(f"run directory: [bold]{run}[/bold]")
-    trainer = Trainer(cfg, run, err_console)
+    dist = distributed.from_environment()
     try:
-        test = trainer.fit()
+        _train(cfg, dist)
+    finally:
+        distributed.shutdown()
+
+
+def _train(cfg, dist) -> None:
+    """Rank 0 opens the run directory and tells the others its name; every rank then trains."""
+    from chromaproxy.engine import distributed
+    from chromaproxy.engine.run_dir import open_run_dir
+    from chromaproxy.engine.trainer import Trainer
+
+    device = distributed.setup(dist, cfg.device)
+    run = Path(distributed.broadcast_text(str(open_run_dir(cfg)) if dist.main else None, dist, device))
+    if dist.main:
+        ranks = f" ({dist.world_size} processes, {dist.local_batch(cfg.train.batch_size)} images each per step)"
+        err_console.print(f"run directory: [bold]{run}[/bold]" + (ranks if dist.enabled else ""))
+    resume = f"chromaproxy pretrain {run}/config.yaml resume=true"
+    if dist.enabled:
+        resume = f"torchrun --nproc_per_node={dist.world_size} -m {resume}"
+    distributed.stop_with_the_job(dist)
+    try:
+        test = Trainer(cfg, run, err_console, dist).fit()
     except KeyboardInterrupt:
-        raise UserError(f"interrupted; continue with: chromaproxy pretrain {run}/config.yaml resume=true") from None
-    if test:
+        raise UserError(f"interrupted; continue with: {resume}") from None
+    except RuntimeError as err:
+        if not distributed.lost_peer(err, dist):
+            raise
+        first = re.sub(r"^\[[^\]]*\]\s*", "", str(err).splitlines()[0])  # drop gloo's "[pair.cc:537]"
+        why = first.split(". ")[0][:120]
+        raise UserError(
+            f"another process of this job stopped ({why}); its own message is above. "
+            f"The last checkpoint in {run}/checkpoints is kept; continue with: {resume}"
+        ) from None
+    if test and dist.main:
         console.print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
-    console.print(f"done: {run}")
+    if dist.main:
+        console.print(f"done: {run}")
 
 
 @app.command(
@@ -215,7 +246,8 @@ def main() -> None:
     except UserError as err:
         from chromaproxy.engine.trainer import TrainingDiverged
 
-        err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+        rank = escape(f"[rank {os.environ['RANK']}] ") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        err_console.print(f"{rank}[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(3 if isinstance(err, TrainingDiverged) else 2)
 
 

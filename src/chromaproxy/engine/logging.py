@@ -14,16 +14,21 @@ from chromaproxy.errors import UserError
 
 
 class MetricsLog:
-    """Appends one JSON record per line; on resume drops records the restored checkpoint had not seen."""
+    """Appends one JSON record per line; on resume drops records the restored checkpoint had not seen.
 
-    def __init__(self, run: Path, resume_step: int | None, tensorboard: bool) -> None:
+    ``enabled=False`` (every DDP rank but 0) writes nothing."""
+
+    def __init__(self, run: Path, resume_step: int | None, tensorboard: bool, enabled: bool = True) -> None:
         self.path = run / "metrics.jsonl"
-        if resume_step is not None and self.path.exists():
+        self.enabled = enabled
+        self.writer = _tensorboard_writer(run / "tensorboard") if tensorboard and enabled else None
+        if enabled and resume_step is not None and self.path.exists():
             kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
             self.path.write_text("".join(line + "\n" for line in kept))
-        self.writer = _tensorboard_writer(run / "tensorboard") if tensorboard else None
 
     def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         if self.writer is not None:
@@ -46,9 +51,12 @@ def _tensorboard_writer(path: Path):
 
 
 class TrainProgress:
-    """A live bar with loss, img/s and ETA; plain epoch lines where the output is not a terminal."""
+    """A live bar with loss, img/s and ETA; plain epoch lines where the output is not a terminal.
 
-    def __init__(self, console: Console, total_steps: int, start_step: int) -> None:
+    ``enabled=False`` (every DDP rank but 0) shows nothing."""
+
+    def __init__(self, console: Console, total_steps: int, start_step: int, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -61,6 +69,7 @@ class TrainProgress:
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            disable=not enabled,
         )
         self.bar = self.progress.add_task("train", total=total_steps, completed=start_step, loss="-", speed="-")
 
@@ -78,7 +87,8 @@ class TrainProgress:
         self.progress.update(self.bar, loss=f"{loss:.4f}", speed=f"{images_per_second:.0f}")
 
     def line(self, text: str) -> None:
-        self.progress.console.print(text)
+        if self.enabled:
+            self.progress.console.print(text)
 
 
 class Throughput:

@@ -10,6 +10,7 @@ import yaml
 from torch import nn
 
 from chromaproxy.data.types import ImageSet
+from chromaproxy.engine.device import autocast, memory_format
 from chromaproxy.errors import UserError
 from chromaproxy.models import build_backbone
 from chromaproxy.models.inputs import IMAGENET_MEAN, IMAGENET_STD, ModelInput, input_channels
@@ -49,10 +50,34 @@ class Network(nn.Module):
         context = TaskContext(self.backbone, num_classes, images=images, run=run)
         self.tasks = nn.ModuleDict({name: _build_task(name, cfg, context) for name in cfg.tasks})
 
+        self.task_weights = dict(zip(cfg.tasks, cfg.task_weights))
+
     def task_outputs(self, name: str, inputs: torch.Tensor, targets: Any) -> dict[str, torch.Tensor]:
         task = self.tasks[name]
         features = self.backbone.forward_features(self.input(inputs), task.taps)
         return task(features, targets)
+
+    def forward(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Weighted sum of the task losses (``loss``) plus every task's metrics, keyed ``<task>/<metric>``.
+
+        One call covers every task so that DDP, which hooks ``forward``, sees the whole step.
+        """
+        outputs: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=rgb.device)
+        rgb = rgb.contiguous(memory_format=memory_format(rgb.device))
+        for name, weight in self.task_weights.items():
+            inputs, targets = self.tasks[name].make_batch(rgb, labels, generator)
+            with autocast(rgb.device):
+                task_out = self.task_outputs(name, inputs, targets)
+            total = total + weight * task_out["loss"].float()
+            outputs.update({f"{name}/{k}": v.detach().float() for k, v in task_out.items()})
+        outputs["loss"] = total
+        return outputs
+
+    def deepest_used_tap(self) -> int:
+        """Index in ``backbone.feature_info`` of the deepest tap any task reads; later stages never run."""
+        names = self.backbone.tap_names
+        return max((names.index(tap) for task in self.tasks.values() for tap in task.taps), default=len(names) - 1)
 
 
 def _build_task(name: str, cfg: Any, context: TaskContext):

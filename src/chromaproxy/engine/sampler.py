@@ -15,9 +15,13 @@ class EpochSampler:
     The permutation of epoch ``e`` comes from a generator seeded with ``(seed, e)``; nothing else is
     needed to restart mid-epoch than the epoch and the position in it. The last incomplete batch is
     dropped so every step sees the same batch size (BatchNorm statistics, exact resume).
+
+    Under DDP every rank draws the same permutation and cuts the same global batches of ``batch_size``;
+    rank ``r`` of ``world_size`` keeps the ``r``-th equal share of each. The union over ranks of step
+    ``t`` is therefore exactly the single-process batch of step ``t``, whatever the number of processes.
     """
 
-    def __init__(self, pool: torch.Tensor, batch_size: int, seed: int) -> None:
+    def __init__(self, pool: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         if len(pool) < batch_size:
             raise UserError(
                 f"train.batch_size={batch_size} is larger than the {len(pool)} training images; "
@@ -26,6 +30,8 @@ class EpochSampler:
         self.pool = pool
         self.batch_size = batch_size
         self.seed = seed
+        self.rank = rank
+        self.share = batch_size // world_size
 
     @property
     def steps_per_epoch(self) -> int:
@@ -36,7 +42,8 @@ class EpochSampler:
         return self.pool[torch.randperm(len(self.pool), generator=generator)]
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
-        """Index batches of ``epoch`` from batch number ``start`` on."""
+        """This rank's share of the index batches of ``epoch``, from batch number ``start`` on."""
         order = self.order(epoch)
         for step in range(start, self.steps_per_epoch):
-            yield order[step * self.batch_size : (step + 1) * self.batch_size]
+            first = step * self.batch_size + self.rank * self.share
+            yield order[first : first + self.share]

@@ -4,6 +4,11 @@ Exact resume: everything random comes from (a) the seed, (b) the global torch RN
 generator; the data order is a pure function of (seed, epoch). A checkpoint stores the weights, the
 optimizer state, both RNG states and the step, so a run killed after a checkpoint and resumed ends with
 the same weights, bit for bit on a CPU, as one that was never interrupted.
+
+Under ``torchrun`` the same loop runs on every rank (``engine/distributed.py``): each rank trains on its
+share of the global batch with its own augmentation stream, DDP averages the gradients, metrics are
+summed over ranks before they are logged, and only rank 0 writes the run directory. A checkpoint holds
+every rank's random state, so a resumed multi-process run is as exact as a single-process one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from chromaproxy.data.augment import AugmentSpec, augment, to_float
 from chromaproxy.data.types import ImageSet
 from chromaproxy.engine.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
 from chromaproxy.engine.data import prepare_data
-from chromaproxy.engine.device import autocast, memory_format, resolve_device
+from chromaproxy.engine import distributed
+from chromaproxy.engine.device import memory_format
+from chromaproxy.engine.distributed import Dist
 from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
 from chromaproxy.engine.network import Network, check_model, load_weights, model_description
 from chromaproxy.engine.optim import build_optimizer, lr_at, set_lr
@@ -29,6 +36,7 @@ from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.errors import UserError
 
 EVAL_BATCH = 500
+RANK_SEED_STRIDE = 0x9E3779B1  # keeps the ranks' augmentation seeds far apart; rank 0 uses the seed itself
 
 
 class TrainingDiverged(UserError):
@@ -36,24 +44,31 @@ class TrainingDiverged(UserError):
 
 
 class Trainer:
-    def __init__(self, cfg: Any, run: Path, console: Console | None = None) -> None:
+    def __init__(self, cfg: Any, run: Path, console: Console | None = None, dist: Dist | None = None) -> None:
         self.cfg, self.run = cfg, run
         self.console = console or Console(stderr=True)
-        self.device = resolve_device(cfg.device)
+        self.dist = dist or Dist()
+        self.device = distributed.setup(self.dist, cfg.device)
+        writes = run if self.dist.main else None
         torch.manual_seed(cfg.seed)
-        self.data = prepare_data(cfg, run)
-        self.network = Network(cfg, len(self.data.classes), images=self.data.train, run=run).to(self.device)
+        self.data = prepare_data(cfg, writes, progress=self.dist.main)
+        self.network = Network(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
         self.network.to(memory_format=memory_format(self.device))
+        unused = self.network.deepest_used_tap() < len(self.network.backbone.feature_info) - 1
+        self.model = distributed.wrap(self.network, self.dist, self.device, find_unused=unused)
         self.optimizer = build_optimizer(cfg.train, self.network)
         labeled_only = all(task.needs_labels for task in self.network.tasks.values())
-        self.sampler = EpochSampler(self.data.pool(labeled_only), cfg.train.batch_size, cfg.seed)
+        self.dist.local_batch(cfg.train.batch_size)
+        self.sampler = EpochSampler(
+            self.data.pool(labeled_only), cfg.train.batch_size, cfg.seed, self.dist.rank, self.dist.world_size
+        )
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.sampler.steps_per_epoch
         self.augment_spec = AugmentSpec(
             crop_padding=cfg.augment.crop_padding, hflip=cfg.augment.hflip,
             color_jitter=tuple(cfg.augment.color_jitter), color_jitter_p=cfg.augment.color_jitter_p,
             grayscale_p=cfg.augment.grayscale_p,
         )
-        self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.generator = torch.Generator(self.device).manual_seed(cfg.seed + self.dist.rank * RANK_SEED_STRIDE)
         self.step = 0
         self.best_val = math.inf
 
@@ -66,9 +81,10 @@ class Trainer:
         """Train to ``total_steps`` (resuming first if asked); returns the test metrics."""
         if self.cfg.resume:
             self._restore()
-        log = MetricsLog(self.run, self.step if self.cfg.resume else None, self.cfg.train.tensorboard)
+        main = self.dist.main
+        log = MetricsLog(self.run, self.step if self.cfg.resume else None, self.cfg.train.tensorboard, enabled=main)
         try:
-            with TrainProgress(self.console, self.total_steps, self.step) as progress:
+            with TrainProgress(self.console, self.total_steps, self.step, enabled=main) as progress:
                 while self.step < self.total_steps:
                     self._train_epoch(log, progress)
             test = self.evaluate(self._test_split()) if self.data.test is not None else {}
@@ -103,25 +119,11 @@ class Trainer:
         labels = images.labels[index].to(self.device, non_blocking=True)
         rgb = augment(batch, self.augment_spec, self.generator)
         set_lr(self.optimizer, lr_at(self.cfg.train, self.step, self.total_steps))
-        outputs = self._losses(rgb, labels, self.generator)
+        outputs = self.model(rgb, labels, self.generator)
         self.optimizer.zero_grad(set_to_none=True)
         outputs["loss"].backward()
         self.optimizer.step()
         return {k: v.detach() for k, v in outputs.items()}
-
-    def _losses(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Weighted sum of the task losses plus every task's metrics, keyed ``<task>/<metric>``."""
-        outputs: dict[str, torch.Tensor] = {}
-        total = torch.zeros((), device=self.device)
-        rgb = rgb.contiguous(memory_format=memory_format(self.device))
-        for name, weight in zip(self.cfg.tasks, self.cfg.task_weights):
-            inputs, targets = self.network.tasks[name].make_batch(rgb, labels, generator)
-            with autocast(self.device):
-                task_out = self.network.task_outputs(name, inputs, targets)
-            total = total + weight * task_out["loss"].float()
-            outputs.update({f"{name}/{k}": v.detach().float() for k, v in task_out.items()})
-        outputs["loss"] = total
-        return outputs
 
     def _checkpoint_due(self, epoch_end: bool) -> bool:
         every = self.cfg.train.checkpoint_every
@@ -130,27 +132,28 @@ class Trainer:
         return self.step % every == 0 if every > 0 else epoch_end
 
     def _log_window(self, window: "_Window", log: MetricsLog, progress: TrainProgress, epoch: int) -> None:
-        means = window.means()
+        speed = window.throughput.rate() * self.dist.world_size
+        means = window.means(self.dist)
         if not math.isfinite(means["loss"]):
             raise TrainingDiverged(
                 f"loss became {means['loss']} between steps {self.step - window.steps + 1} and {self.step}; "
                 f"stopped, the last good checkpoint is kept in {checkpoint_dir(self.run)} "
                 "(lower train.lr or add train.warmup, then start a new run or resume=true)"
             )
-        speed = window.throughput.rate()
         log.write({"step": self.step, "epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **means, "img_per_s": speed})
         progress.show(means["loss"], speed)
         window.reset()
 
     def _end_epoch(self, epoch: int, window: "_Window", log: MetricsLog, progress: TrainProgress) -> None:
-        summary = f"epoch {epoch + 1}/{self.epochs} step {self.step}  " + _format(window.means(), "train")
+        summary = f"epoch {epoch + 1}/{self.epochs} step {self.step}  " + _format(window.means(self.dist), "train")
         if self.data.val is not None:
             val = self.evaluate(self.data.val)
             log.write({"step": self.step, "epoch": epoch, "split": "val", **val})
             summary += "  " + _format(val, "val")
             if val["loss"] < self.best_val:
                 self.best_val = val["loss"]
-                self._save_best(val)
+                if self.dist.main:
+                    self._save_best(val)
         progress.line(summary)
 
     # --------------------------------------------------------------- evaluation
@@ -160,16 +163,26 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, images: ImageSet) -> dict[str, float]:
-        """Mean loss and metrics of every task on a split, without augmentation, in eval mode."""
+        """Mean loss and metrics of every task on a split, without augmentation, in eval mode.
+
+        Under DDP the ranks take turns over the split's chunks and their sums are added up; every rank
+        first takes rank 0's BatchNorm statistics, the ones the checkpoint holds."""
+        distributed.sync_buffers(self.network, self.dist)
         self.network.eval()
-        generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 1)
+        generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 1 + self.dist.rank * RANK_SEED_STRIDE)
         window = _Window()
-        for start in range(0, len(images), EVAL_BATCH):
-            index = torch.arange(start, min(start + EVAL_BATCH, len(images)))
+        for index in self._eval_shard(len(images)).split(EVAL_BATCH):
             rgb = to_float(images.images[index].to(self.device))
             labels = images.labels[index].to(self.device)
-            window.add(self._losses(rgb, labels, generator), len(index))
-        return window.means()
+            window.add(self.network(rgb, labels, generator), len(index))
+        return window.means(self.dist)
+
+    def _eval_shard(self, size: int) -> torch.Tensor:
+        """Every ``world_size``-th image from this rank's offset, so every rank has some; a split smaller
+        than the job is evaluated whole by every rank, which leaves the means unchanged."""
+        if size < self.dist.world_size:
+            return torch.arange(size)
+        return torch.arange(self.dist.rank, size, self.dist.world_size)
 
     # -------------------------------------------------------------- checkpoints
     def _meta(self) -> dict[str, Any]:
@@ -186,11 +199,24 @@ class Trainer:
         }
 
     def _save_last(self, epoch_end: bool) -> None:
+        rng = self._rng_states()  # a collective: every rank takes part, rank 0 writes
+        if not self.dist.main:
+            return
         optim, groups = optimizer_tensors(self.optimizer)
-        tensors = {**self._weights(), **optim, "rng.torch": torch.get_rng_state(), "rng.augment": self.generator.get_state()}
+        meta = {**self._meta(), "optimizer": groups, "world_size": self.dist.world_size}
+        save_checkpoint(checkpoint_dir(self.run) / "last.safetensors", {**self._weights(), **optim, **rng}, meta)
+
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        """Every rank's random states: ``rng.<kind>`` for rank 0 (as in a single-process run) and
+        ``rng.rank<r>.<kind>`` for the others."""
+        own = {"torch": torch.get_rng_state(), "augment": self.generator.get_state()}
         if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        save_checkpoint(checkpoint_dir(self.run) / "last.safetensors", tensors, {**self._meta(), "optimizer": groups})
+            own["cuda"] = torch.cuda.get_rng_state(self.device)
+        states = {}
+        for kind, state in own.items():
+            for rank, part in enumerate(distributed.gather(state, self.dist, self.device)):
+                states[f"{_rng_prefix(rank)}{kind}"] = part
+        return states
 
     def _save_best(self, val: dict[str, float]) -> None:
         save_checkpoint(checkpoint_dir(self.run) / "best.safetensors", self._weights(), {**self._meta(), "val": val})
@@ -204,14 +230,24 @@ class Trainer:
         check_model(meta, self.cfg, path)
         load_weights(self.network, load_checkpoint(path, "model."), path)
         restore_optimizer(self.optimizer, load_checkpoint(path, "optim."), meta["optimizer"])
-        rng = load_checkpoint(path, "rng.")
+        self._restore_rng(load_checkpoint(path, _rng_prefix(self.dist.rank)), meta.get("world_size", 1))
+        self.step = meta["step"]
+        self.best_val = meta["best_val"] if meta["best_val"] is not None else math.inf
+        if self.dist.main:
+            self.console.print(f"resumed {self.run} at step {self.step}/{self.total_steps}")
+
+    def _restore_rng(self, rng: dict[str, torch.Tensor], saved_world: int) -> None:
+        if saved_world != self.dist.world_size:
+            if self.dist.main:
+                self.console.print(
+                    f"[yellow]warning:[/yellow] the run was trained by {saved_world} process(es), now "
+                    f"{self.dist.world_size}: data order and weights carry on, augmentation draws restart from the seed"
+                )
+            return
         torch.set_rng_state(rng["torch"])
         self.generator.set_state(rng["augment"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.step = meta["step"]
-        self.best_val = meta["best_val"] if meta["best_val"] is not None else math.inf
-        self.console.print(f"resumed {self.run} at step {self.step}/{self.total_steps}")
 
 
 class _Window:
@@ -233,8 +269,16 @@ class _Window:
         self.steps += 1
         self.throughput.add(size)
 
-    def means(self) -> dict[str, float]:
-        return {key: (value / self.count).item() for key, value in self.sums.items()}
+    def means(self, dist: Dist) -> dict[str, float]:
+        """Means over every rank's images: one all-reduce of the stacked sums and the count."""
+        keys = list(self.sums)
+        totals = torch.stack([self.sums[k].float() for k in keys] + [torch.tensor(float(self.count), device=self.sums[keys[0]].device)])
+        totals = distributed.all_reduce_sum(totals, dist)
+        return {key: (totals[i] / totals[-1]).item() for i, key in enumerate(keys)}
+
+
+def _rng_prefix(rank: int) -> str:
+    return "rng." if rank == 0 else f"rng.rank{rank}."
 
 
 def _format(metrics: dict[str, float], prefix: str) -> str:

@@ -1,0 +1,58 @@
+"""``chromaproxy pretrain`` as torchrun starts it, plus what tests/test_distributed.py needs to look inside.
+
+Run as ``torchrun … tests/ddp_worker.py [pretrain arguments]`` or, for the single-process reference, with
+plain ``python``. It adds ``plainconv``, a backbone without BatchNorm (gloo has no SyncBatchNorm, so only
+such a model trains identically on one process and on several), writes each rank's final weights to
+``<out>/rank<r>.safetensors``, and with ``CRASH_RANK=r CRASH_STEP=s`` kills rank ``r`` abruptly before
+step ``s`` (as an out-of-memory kill would).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from chromaproxy.cli import main
+from chromaproxy.engine.trainer import Trainer
+from chromaproxy.models import BACKBONES
+from chromaproxy.models.base import Backbone, TapInfo
+
+RANK = int(os.environ.get("RANK", "0"))
+
+
+class PlainConv(Backbone):
+    """Two conv + ReLU stages, no normalisation: its gradients do not depend on how a batch is split."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.stages = nn.ModuleDict({
+            "block1": nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
+            "block2": nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
+        })
+        self.feature_info = [TapInfo("block1", 8, 2), TapInfo("block2", 16, 4)]
+
+
+def fit_and_dump(trainer: Trainer) -> dict:
+    test = original_fit(trainer)
+    state = {k: v.contiguous() for k, v in trainer.network.state_dict().items()}
+    save_file(state, str(Path(trainer.run) / f"rank{RANK}.safetensors"))
+    return test
+
+
+def step_or_crash(trainer: Trainer, images, index):
+    if str(RANK) == os.environ.get("CRASH_RANK") and trainer.step == int(os.environ["CRASH_STEP"]):
+        os._exit(1)
+    return original_step(trainer, images, index)
+
+
+BACKBONES["plainconv"] = lambda in_channels, width, blocks: PlainConv(in_channels)
+original_fit, original_step = Trainer.fit, Trainer._train_step
+Trainer.fit = fit_and_dump
+Trainer._train_step = step_or_crash
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Multi-process training: torchrun with 2 CPU processes on gloo, driven through the real command line.
+
+``tests/ddp_worker.py`` is chromaproxy's own entry point plus a BatchNorm-free backbone and a way to read
+each rank's final weights. The no-BN model must follow the same loss trajectory on 2 processes as on one
+with the same global batch (gloo has no SyncBatchNorm, so a BN model normalises each rank's half batch on
+its own and may not); every model must end with identical weights on both ranks; a rank that dies ends
+the whole job with a clear message; and the stopped job resumes to exactly the uninterrupted result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import REPO, tiny_overrides
+
+WORKER = REPO / "tests" / "ddp_worker.py"
+PRESET = REPO / "configs" / "supervised-cifar10-quick.yaml"
+DETERMINISTIC = {  # no augmentation, so the two processes see exactly the images one process sees
+    "augment.crop_padding": 0, "augment.hflip": "false", "train.max_steps": 8, "train.log_every": 1,
+    "train.checkpoint_every": 4, "eval.test_limit": 64, "data.limit": 512,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pretrain(root: Path, out: Path, *, processes: int, env: dict | None = None, **extra) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node=N tests/ddp_worker.py pretrain …`` (plain python for one process)."""
+    launcher = [sys.executable, str(WORKER)]
+    if processes > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
+                    "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(WORKER)]
+    args = ["pretrain", str(PRESET), *tiny_overrides(root, out, **{**DETERMINISTIC, **extra})]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run([*launcher, *args], capture_output=True, text=True, timeout=300, env=environment)
+
+
+def losses(run: Path) -> list[float]:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in records if "split" not in r]
+
+
+def rank_weights(run: Path, rank: int) -> dict[str, torch.Tensor]:
+    return load_file(str(run / f"rank{rank}.safetensors"))
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[0]}"
+
+
+def test_two_processes_follow_the_single_process_loss_trajectory(cifar_root, tmp_path):
+    plain = {"model.name": "plainconv"}
+    single = pretrain(cifar_root, tmp_path / "one", processes=1, **plain)
+    assert single.returncode == 0, single.stderr
+    double = pretrain(cifar_root, tmp_path / "two", processes=2, **plain)
+    assert double.returncode == 0, double.stderr
+
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(one) == len(two) == 8
+    assert one[-1] < one[0], "the reference run must actually learn for the comparison to mean something"
+    assert torch.allclose(torch.tensor(two), torch.tensor(one), rtol=1e-4, atol=1e-5), (one, two)
+    assert_same_weights(rank_weights(tmp_path / "two", 0), rank_weights(tmp_path / "two", 1))
+    final_one, final_two = rank_weights(tmp_path / "one", 0), rank_weights(tmp_path / "two", 0)
+    assert all(torch.allclose(final_one[k], final_two[k], rtol=1e-3, atol=1e-5) for k in final_one)
+    assert "2 processes, 16 images each per step" in double.stderr
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "checkpoints", "config.yaml", "metrics.jsonl", "rank0.safetensors", "rank1.safetensors", "splits.json"
+    ]
+
+
+def test_batchnorm_model_keeps_identical_weights_on_every_rank(cifar_root, tmp_path):
+    done = pretrain(cifar_root, tmp_path / "nin", processes=2, **{"augment.crop_padding": 4, "augment.hflip": "true"})
+    assert done.returncode == 0, done.stderr
+    assert_same_weights(rank_weights(tmp_path / "nin", 0), rank_weights(tmp_path / "nin", 1))
+    assert "done:" in done.stdout and losses(tmp_path / "nin")[-1] < losses(tmp_path / "nin")[0]
+
+
+def test_a_dead_rank_ends_the_job_clearly_and_the_job_resumes_exactly(cifar_root, tmp_path):
+    reference = pretrain(cifar_root, tmp_path / "reference", processes=2)
+    assert reference.returncode == 0, reference.stderr
+
+    crashed = pretrain(cifar_root, tmp_path / "crashed", processes=2, env={"CRASH_RANK": "1", "CRASH_STEP": "5"})
+    assert crashed.returncode != 0
+    assert "[rank 0] error: another process of this job stopped" in crashed.stderr, crashed.stderr
+    assert "torchrun --nproc_per_node=2 -m chromaproxy pretrain" in crashed.stderr
+    last = json.loads((tmp_path / "crashed/checkpoints/last.json").read_text())
+    assert last["step"] == 4 and last["world_size"] == 2
+
+    resumed = pretrain(cifar_root, tmp_path / "crashed", processes=2, resume="true")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed" in resumed.stderr
+    for rank in (0, 1):
+        assert_same_weights(rank_weights(tmp_path / "reference", rank), rank_weights(tmp_path / "crashed", rank))
+
+
+def test_a_global_batch_that_does_not_split_is_a_one_line_error(cifar_root, tmp_path):
+    odd = pretrain(cifar_root, tmp_path / "odd", processes=2, **{"train.batch_size": 33})
+    assert odd.returncode != 0
+    assert "train.batch_size=33 does not split evenly over 2 processes" in odd.stderr
