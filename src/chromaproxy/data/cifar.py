@@ -1,7 +1,8 @@
 """CIFAR in the official "python version" layout: load, validate, and download when missing.
 
 A ``CifarSpec`` names the files and pickle keys of one CIFAR variant, so CIFAR-100 (files ``train``,
-``test``, ``meta``; keys ``fine_labels`` / ``fine_label_names``) is one more spec, not more code. Files are read
+``test``, ``meta``; keys ``fine_labels`` / ``fine_label_names``) is one more spec, not more code, and so is its
+20-superclass view (same files, keys ``coarse_labels`` / ``coarse_label_names``). Files are read
 with the restricted unpickler. The md5 of the archive is checked right after a download and never on files
 already on disk: copies such as the one the tests use differ from the official bytes only in placeholder
 file names, so integrity of existing files is judged from structure and statistics (``sources.inspect``).
@@ -14,8 +15,10 @@ import os
 import tarfile
 import tempfile
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from email.message import Message
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +33,8 @@ from chromaproxy.errors import UserError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 PIXELS = 3 * 32 * 32
 CHUNK = 1 << 20
 
@@ -38,7 +43,8 @@ CHUNK = 1 << 20
 class CifarSpec:
     """Where one CIFAR variant's files are and which pickle keys hold its labels and class names."""
 
-    name: str  # folder under data.root, e.g. "cifar10"
+    name: str  # the source name (data.name), e.g. "cifar100-20"
+    folder: str  # folder under data.root, e.g. "cifar100": variants of one dataset share its files
     title: str  # how the authors name it, e.g. "CIFAR-10"
     url: str
     md5: str
@@ -56,6 +62,7 @@ class CifarSpec:
 
 CIFAR10 = CifarSpec(
     name="cifar10",
+    folder="cifar10",
     title="CIFAR-10",
     url=CIFAR10_URL,
     md5=CIFAR10_MD5,
@@ -67,12 +74,29 @@ CIFAR10 = CifarSpec(
     names_key=b"label_names",
 )
 
+CIFAR100 = CifarSpec(
+    name="cifar100",
+    folder="cifar100",
+    title="CIFAR-100",
+    url=CIFAR100_URL,
+    md5=CIFAR100_MD5,
+    archive_dir="cifar-100-python",
+    train_files=("train",),
+    test_files=("test",),
+    meta_file="meta",
+    label_key=b"fine_labels",
+    names_key=b"fine_label_names",
+)
+
+# IIC's "CIFAR-100-20": the same files labelled with the 20 coarse superclasses.
+CIFAR100_20 = replace(CIFAR100, name="cifar100-20", label_key=b"coarse_labels", names_key=b"coarse_label_names")
+
 
 def load_cifar(spec: CifarSpec, root: Path, *, download: bool = True, progress: bool = True) -> DatasetSplits:
-    """Both splits of ``spec`` from ``<root>/<name>/`` (or its ``archive_dir``), downloading them if missing."""
-    folder = find_files(spec, root / spec.name)
+    """Both splits of ``spec`` from ``<root>/<folder>/`` (or its ``archive_dir``), downloading them if missing."""
+    folder = find_files(spec, root / spec.folder)
     if folder is None:
-        folder = _fetch(spec, root / spec.name, download, progress)
+        folder = _fetch(spec, root / spec.folder, download, progress)
     classes = _read_class_names(spec, folder)
     return DatasetSplits(
         name=spec.name,
@@ -92,23 +116,28 @@ def find_files(spec: CifarSpec, target: Path) -> Path | None:
 
 def _fetch(spec: CifarSpec, target: Path, download: bool, progress: bool) -> Path:
     """Download and extract the official archive, or explain exactly what to put where."""
-    if not download:
-        raise UserError(_missing_message(spec, target, "data.download=false"))
-    try:
-        download_and_extract(spec.url, spec.md5, target, progress=progress)
-    except OSError as err:
-        raise UserError(_missing_message(spec, target, f"download failed: {err}")) from err
+    missing = partial(_missing_message, spec, target)
+    fetch_archive(spec.url, spec.md5, target, download=download, progress=progress, missing=missing)
     folder = find_files(spec, target)
     if folder is None:
-        raise UserError(_missing_message(spec, target, f"the archive from {spec.url} lacks some of these files"))
+        raise UserError(missing(f"the archive from {spec.url} lacks some of these files"))
     return folder
 
 
 def _missing_message(spec: CifarSpec, target: Path, why: str) -> str:
+    expected = f'{_describe_files(spec)} (the official "{spec.title} python version")'
+    return missing_message(spec.title, target, why, expected, f"download {spec.url} and extract it there")
+
+
+def missing_message(title: str, target: Path, why: str, expected: str, fetch: str) -> str:
+    """The one-line "put these files there" error every standard source gives when its files are missing.
+
+    ``expected`` names the files, ``fetch`` says where to get them; the last clause covers a copy that
+    exists elsewhere, which is the usual case on a machine without network.
+    """
     return (
-        f"{spec.title} not found in {target} ({why}): expected {_describe_files(spec)} "
-        f'(the official "{spec.title} python version"); download {spec.url} and extract it there, '
-        f"or set data.root=DIR / CHROMAPROXY_DATA=DIR to the folder that holds {spec.name}/"
+        f"{title} not found in {target} ({why}): expected {expected}; {fetch}, "
+        f"or set data.root=DIR / CHROMAPROXY_DATA=DIR to the folder that holds {target.name}/"
     )
 
 
@@ -165,6 +194,22 @@ def _batch_problem(data: object, labels: np.ndarray, num_classes: int) -> str | 
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         return f"labels outside 0..{num_classes - 1}"
     return None
+
+
+def fetch_archive(
+    url: str, md5: str, target: Path, *, download: bool, progress: bool, missing: Callable[[str], str]
+) -> None:
+    """Download and unpack ``url`` into ``target``; offline or on a network error raise ``missing(why)``.
+
+    ``missing`` builds the source's "put these files there" line, so every way of not getting the files
+    ends in the same instructions.
+    """
+    if not download:
+        raise UserError(missing("data.download=false"))
+    try:
+        download_and_extract(url, md5, target, progress=progress)
+    except OSError as err:
+        raise UserError(missing(f"download failed: {err}")) from err
 
 
 def download_and_extract(url: str, md5: str, target: Path, *, progress: bool = True) -> None:

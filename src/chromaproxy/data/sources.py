@@ -4,26 +4,32 @@ A source is a loader taking ``SourceOptions`` plus, for standard datasets, what 
 (``Expected``). Integrity is judged from structure and statistics (split sizes, image shape, label range,
 class balance, per-channel mean, no zero-filled images) rather than md5s, because faithful copies such as
 the one the tests use differ from the official files in bytes that do not matter (placeholder file names).
+Statistics are computed a bounded chunk at a time, so a memory-mapped split (STL-10's 2.8 GB of unlabeled
+images) is streamed through, never copied into memory whole.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from chromaproxy.data.cifar import CIFAR10, CifarSpec, load_cifar
+from chromaproxy.data.cifar import CIFAR10, CIFAR100, CIFAR100_20, CifarSpec, load_cifar
 from chromaproxy.data.folder import load_folder
+from chromaproxy.data.stl10 import load_stl10
+from chromaproxy.data.svhn import load_svhn
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
 
 DEFAULT_ROOT = "~/.cache/chromaproxy"
 Check = tuple[str, bool, str]  # (check name, passed, detail)
+CHUNK_BYTES = 64 << 20  # bytes of pixels per step of a statistic: bounds what checking a mapped split allocates
 
 
 @dataclass(frozen=True)
@@ -42,12 +48,12 @@ class SourceOptions:
 class Expected:
     """What a complete, intact copy of a standard dataset looks like."""
 
-    sizes: dict[str, int]  # images per split
+    sizes: dict[str, int]  # images per split ("train", "test" and, where the dataset has one, "unlabeled")
     num_classes: int
     image_shape: tuple[int, int, int] = (3, 32, 32)
     train_mean_rgb: tuple[float, float, float] | None = None  # per-channel mean of the train split, 0..255
     mean_tolerance: float = 3.0
-    balanced: bool = True  # every class has exactly size / num_classes images in every split
+    balanced: bool = True  # every class has exactly size / num_classes images in every labeled split
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,14 @@ def _cifar(spec: CifarSpec) -> Callable[[SourceOptions], DatasetSplits]:
     return load
 
 
+def _stl10(options: SourceOptions) -> DatasetSplits:
+    return load_stl10(options.root, download=options.download, progress=options.progress)
+
+
+def _svhn(options: SourceOptions) -> DatasetSplits:
+    return load_svhn(options.root, download=options.download, progress=options.progress)
+
+
 def _folder(options: SourceOptions) -> DatasetSplits:
     if options.path is None:
         raise UserError("data.name=folder needs data.path=DIR (the folder of images)")
@@ -74,9 +88,23 @@ def _folder(options: SourceOptions) -> DatasetSplits:
 
 
 CIFAR10_EXPECTED = Expected({"train": 50000, "test": 10000}, num_classes=10, train_mean_rgb=(125.3, 123.0, 113.9))
+CIFAR100_EXPECTED = Expected({"train": 50000, "test": 10000}, num_classes=100, train_mean_rgb=(129.3, 124.1, 112.4))
+STL10_EXPECTED = Expected(
+    {"train": 5000, "test": 8000, "unlabeled": 100000},
+    num_classes=10,
+    image_shape=(3, 96, 96),
+    train_mean_rgb=(113.9, 112.2, 103.7),
+)
+SVHN_EXPECTED = Expected(
+    {"train": 73257, "test": 26032}, num_classes=10, train_mean_rgb=(111.6, 113.2, 120.6), balanced=False
+)
 
 SOURCES: dict[str, Source] = {
     "cifar10": Source(_cifar(CIFAR10), CIFAR10_EXPECTED),
+    "cifar100": Source(_cifar(CIFAR100), CIFAR100_EXPECTED),
+    "cifar100-20": Source(_cifar(CIFAR100_20), replace(CIFAR100_EXPECTED, num_classes=20)),
+    "stl10": Source(_stl10, STL10_EXPECTED),
+    "svhn": Source(_svhn, SVHN_EXPECTED),
     "folder": Source(_folder),
 }
 
@@ -148,7 +176,9 @@ def inspect(splits: DatasetSplits, expected: Expected | None = None) -> DatasetR
 
 
 def _present(splits: DatasetSplits) -> dict[str, ImageSet]:
-    return {"train": splits.train} | ({"test": splits.test} if splits.test is not None else {})
+    """The splits a source returned, in report order: train, test, unlabeled."""
+    optional = {"test": splits.test, "unlabeled": splits.unlabeled}
+    return {"train": splits.train} | {split: images for split, images in optional.items() if images is not None}
 
 
 def class_counts(images: ImageSet) -> list[int]:
@@ -214,10 +244,12 @@ def _class_count_check(train: ImageSet, expected: Expected) -> Check:
 
 
 def _balance_check(sets: dict[str, ImageSet], expected: Expected) -> Check:
-    """Exactly size / num_classes images of every class in every split (CIFAR is built that way)."""
-    want = {split: expected.sizes.get(split, 0) // expected.num_classes for split in sets}
-    ranges = {split: _min_max(class_counts(images)) for split, images in sets.items()}
-    ok = all(ranges[split] == (want[split], want[split]) for split in sets)
+    """Exactly size / num_classes images of every class in every labeled split (CIFAR and STL-10 are built that
+    way); an unlabeled split has no classes to balance."""
+    labeled = {split: images for split, images in sets.items() if images.labeled}
+    want = {split: expected.sizes.get(split, 0) // expected.num_classes for split in labeled}
+    ranges = {split: _min_max(class_counts(images)) for split, images in labeled.items()}
+    ok = all(ranges[split] == (want[split], want[split]) for split in labeled)
     detail = ", ".join(f"{split} {lo}..{hi} per class (expected {want[split]})" for split, (lo, hi) in ranges.items())
     return ("class balance", ok, detail)
 
@@ -226,11 +258,24 @@ def _min_max(counts: list[int]) -> tuple[int, int]:
     return (min(counts), max(counts)) if counts else (0, 0)
 
 
+def chunks(images: ImageSet) -> Iterator[torch.Tensor]:
+    """Consecutive slices of ``images.images`` of at most ``CHUNK_BYTES`` (at least one image each).
+
+    Slicing a memory-mapped split is free, so a statistic computed chunk by chunk reads the file once and
+    never holds more than one chunk of it.
+    """
+    per_image = math.prod(images.images.shape[1:])
+    step = max(1, CHUNK_BYTES // max(1, per_image))
+    for start in range(0, len(images), step):
+        yield images.images[start : start + step]  # (n, 3, H, W)
+
+
 def channel_mean(images: ImageSet) -> np.ndarray:
-    """Per-channel mean in 0..255; numpy sums uint8 into int64 without materializing a float copy."""
-    pixels = images.images.numpy()  # (N, 3, H, W)
-    total = pixels.sum(axis=(0, 2, 3), dtype=np.int64)  # (3,)
-    return total / max(1, pixels.size // 3)
+    """Per-channel mean in 0..255; numpy sums uint8 into int64, one chunk at a time, without a float copy."""
+    total = np.zeros(3, dtype=np.int64)
+    for chunk in chunks(images):
+        total += chunk.numpy().sum(axis=(0, 2, 3), dtype=np.int64)  # (3,)
+    return total / max(1, images.images[:, 0].numel())
 
 
 def _mean_check(train: ImageSet, expected: Expected) -> Check:
@@ -242,10 +287,17 @@ def _mean_check(train: ImageSet, expected: Expected) -> Check:
 
 
 def _blank_check(sets: dict[str, ImageSet]) -> Check:
-    """Zero-filled images are the usual trace of a truncated or badly converted file."""
-    blank = {split: int((images.images.flatten(1).amax(dim=1) == 0).sum()) for split, images in sets.items()}
+    """Zero-filled images are the usual trace of a truncated or badly converted file; every image is looked at,
+    streamed in chunks so that a memory-mapped split is never loaded whole."""
+    blank = {split: blank_count(images) for split, images in sets.items()}
     detail = ", ".join(f"{split} {n}" for split, n in blank.items())
-    return ("no all-zero images", not any(blank.values()), detail)
+    mib = CHUNK_BYTES >> 20
+    return ("no all-zero images", not any(blank.values()), f"{detail} (every image read, streamed {mib} MB at a time)")
+
+
+def blank_count(images: ImageSet) -> int:
+    """How many images are zero everywhere; ``amax`` over a chunk's strided view copies nothing."""
+    return sum(int((chunk.amax(dim=(1, 2, 3)) == 0).sum()) for chunk in chunks(images))
 
 
 def _skipped_check(skipped: list[str]) -> Check:

@@ -47,3 +47,4 @@ class DatasetSplits:
     test: ImageSet | None
     location: str
     skipped: list[str] = field(default_factory=list)  # unreadable files left out (data.skip_bad=true)
+    unlabeled: ImageSet | None = None  # extra unlabeled images a proxy task may pretrain on; memory-mapped when large
