@@ -194,7 +194,7 @@ def report(
     epilog="Examples:  chromaproxy data info cifar10\n\n  chromaproxy data info folder --path ~/photos --image-size 64",
 )
 def data_info(
-    name: str = typer.Argument(..., help="Dataset source: cifar10 or folder."),
+    name: str = typer.Argument(..., help="Dataset source: cifar10, cifar100, cifar100-20, stl10, svhn or folder."),
     root: Optional[str] = typer.Option(None, help="Parent folder of the standard datasets (default: $CHROMAPROXY_DATA, else ~/.cache/chromaproxy)."),
     path: Optional[str] = typer.Option(None, help="The image folder, for the folder source."),
     image_size: int = typer.Option(32, help="Side the folder source resizes images to."),

@@ -27,11 +27,12 @@ from chromaproxy.tasks import TASKS
 
 @dataclass
 class DataConfig:
-    name: str = "cifar10"  # cifar10 | folder
+    name: str = "cifar10"  # cifar10 | cifar100 | cifar100-20 | stl10 | svhn | folder (chromaproxy data info NAME)
     root: str | None = None  # parent of the standard datasets; default $CHROMAPROXY_DATA, else ~/.cache/chromaproxy
     path: str | None = None  # the image folder, for name=folder
     limit: int | None = None  # use only the first N training images (quick runs)
-    image_size: int = 32  # side of the square images the backbone sees (folder images are resized to it)
+    unlabeled: bool = False  # pretrain on the dataset's unlabeled split (STL-10's 100k, memory-mapped) instead of train
+    image_size: int = 32  # side of the square images the backbone sees (folder images are resized to it; STL-10: 96)
     labels_per_class: int | None = None  # keep labels for only this many images per class (seeded, stratified)
     val_size: int = 0  # training images held out for validation (stratified); enables best.* checkpoints
     skip_bad: bool = False  # skip (and count) unreadable files in a folder instead of stopping

@@ -11,8 +11,10 @@ import torch
 
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import label_split, val_split
-from chromaproxy.data.types import UNLABELED, ImageSet
+from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
 from chromaproxy.engine.checkpoint import atomic_write_text
+from chromaproxy.errors import UserError
+from chromaproxy.tasks import TASKS
 
 
 @dataclass
@@ -38,11 +40,11 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingD
         data.name, root=data.root, path=data.path, image_size=data.image_size,
         skip_bad=data.skip_bad, download=data.download, progress=progress,
     )
-    full = source.train
-    if data.limit is not None:
-        full = full.subset(torch.arange(min(data.limit, len(full))))
+    full = _training_split(source, cfg)
+    if data.limit is not None and data.limit < len(full):
+        full = full.subset(torch.arange(data.limit))
     train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
-    train = full.subset(train_index)
+    train = full if len(val_index) == 0 else full.subset(train_index)  # no gather: a mapped split stays mapped
     labeled = None
     if data.labels_per_class is not None:
         labeled = label_split(train.labels, data.labels_per_class, cfg.seed)
@@ -51,6 +53,27 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingD
         _save_splits(run, train_index[labeled] if labeled is not None else None, val_index)
     val = full.subset(val_index) if len(val_index) else None
     return TrainingData(train=train, val=val, test=source.test, classes=full.classes)
+
+
+def _training_split(source: DatasetSplits, cfg: Any) -> ImageSet:
+    """The split a run trains on (``train``, or ``unlabeled`` with data.unlabeled=true), checked against
+    what the config promises: the image side and, for unlabeled images, tasks that need no labels."""
+    data = cfg.data
+    images = source.train
+    if data.unlabeled:
+        if source.unlabeled is None:
+            raise UserError(f"data.unlabeled=true, but data.name={data.name} has no unlabeled split here (STL-10 has one)")
+        needing = [name for name in cfg.tasks if TASKS[name].needs_labels]
+        if needing:
+            raise UserError(f"data.unlabeled=true trains on images without labels, but task {needing[0]} needs labels")
+        images = source.unlabeled
+    side = images.images.shape[-1]
+    if side != data.image_size:
+        raise UserError(
+            f"data.name={data.name} has {side}x{side} images but data.image_size={data.image_size}; "
+            f"set data.image_size={side} (only the folder source resizes)"
+        )
+    return images
 
 
 def _keep_labels(images: ImageSet, labeled: torch.Tensor) -> ImageSet:

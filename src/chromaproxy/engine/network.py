@@ -13,10 +13,19 @@ from chromaproxy.data.types import ImageSet
 from chromaproxy.engine.device import autocast, memory_format
 from chromaproxy.errors import UserError
 from chromaproxy.models import build_backbone
-from chromaproxy.models.inputs import IMAGENET_MEAN, IMAGENET_STD, ModelInput, input_channels
+from chromaproxy.models.inputs import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelInput, input_channels
 from chromaproxy.tasks import TASKS, TaskContext
 
-_DATASET_STATS = {"cifar10": None}  # None = ModelInput's default, the RotNet CIFAR-10 statistics
+_CIFAR100_STATS = ((129.3 / 255, 124.1 / 255, 112.4 / 255), (68.2 / 255, 65.4 / 255, 70.4 / 255))
+# Per-dataset input normalisation (mean, std) of the train split, for model.input=rgb. Any other source
+# (image folders) is normalised with the ImageNet statistics.
+_DATASET_STATS = {
+    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
+    "cifar100": _CIFAR100_STATS,
+    "cifar100-20": _CIFAR100_STATS,
+    "stl10": ((113.9 / 255, 112.2 / 255, 103.7 / 255), (66.4 / 255, 65.4 / 255, 69.2 / 255)),
+    "svhn": ((111.6 / 255, 113.2 / 255, 120.6 / 255), (50.5 / 255, 51.3 / 255, 50.2 / 255)),
+}
 
 
 def model_description(cfg: Any) -> dict[str, Any]:
@@ -32,9 +41,8 @@ def check_model(meta: dict[str, Any], cfg: Any, path: Path) -> None:
 
 
 def build_input(cfg: Any) -> ModelInput:
-    if cfg.data.name in _DATASET_STATS:
-        return ModelInput(cfg.model.input)
-    return ModelInput(cfg.model.input, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    mean, std = _DATASET_STATS.get(cfg.data.name, (IMAGENET_MEAN, IMAGENET_STD))
+    return ModelInput(cfg.model.input, mean=mean, std=std)
 
 
 class Network(nn.Module):
