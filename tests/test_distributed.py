@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -100,11 +101,17 @@ def test_a_dead_rank_ends_the_job_clearly_and_the_job_resumes_exactly(cifar_root
     last = json.loads((tmp_path / "crashed/checkpoints/last.json").read_text())
     assert last["step"] == 4 and last["world_size"] == 2
 
+    shutil.copytree(tmp_path / "crashed", tmp_path / "alone")
     resumed = pretrain(cifar_root, tmp_path / "crashed", processes=2, resume="true")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed" in resumed.stderr
     for rank in (0, 1):
         assert_same_weights(rank_weights(tmp_path / "reference", rank), rank_weights(tmp_path / "crashed", rank))
+
+    alone = pretrain(cifar_root, tmp_path / "alone", processes=1, resume="true")
+    assert alone.returncode == 0, alone.stderr
+    assert "trained by 2 process(es), now 1" in alone.stderr and "resumed" in alone.stderr
+    assert json.loads((tmp_path / "alone/checkpoints/last.json").read_text())["step"] == 8
 
 
 def test_a_global_batch_that_does_not_split_is_a_one_line_error(cifar_root, tmp_path):
