@@ -1,8 +1,9 @@
 """Backbone registry: every entry follows the layer contract in ``models/base.py``.
 
-An entry is a callable ``(in_channels, width, blocks) -> Backbone``; backbones without a block count
-ignore ``blocks``. Adding a backbone is one file plus one line here, and ``tests/test_backbone_contract.py``
-checks it without changes.
+An entry is a callable ``(in_channels, width, blocks) -> Backbone``; backbones without a block count (all
+but NIN) ignore ``blocks``. Names without a suffix are the 32 px (CIFAR-scale) networks, ``*_imagenet``
+the 224 px ones (``Backbone.input_size``); docs/backbones.md tabulates their taps. Adding a backbone is one
+file plus one line here, and ``tests/test_backbone_contract.py`` checks it without changes.
 """
 
 from __future__ import annotations
@@ -11,11 +12,28 @@ import difflib
 from collections.abc import Callable
 
 from chromaproxy.errors import UserError
+from chromaproxy.models.alexnet import AlexNet
 from chromaproxy.models.base import Backbone, TapInfo
+from chromaproxy.models.convnet13 import ConvNet13
 from chromaproxy.models.nin import NIN
+from chromaproxy.models.resnet import ResNet
+from chromaproxy.models.vgg import VGG16BN
+from chromaproxy.models.wrn import WideResNet
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {
     "nin": lambda in_channels, width, blocks: NIN(in_channels, blocks=blocks, width=width),
+    "convnet13": lambda in_channels, width, blocks: ConvNet13(in_channels, width=width),
+    "resnet18": lambda in_channels, width, blocks: ResNet(18, in_channels, width, stem_kind="cifar"),
+    "resnet34": lambda in_channels, width, blocks: ResNet(34, in_channels, width, stem_kind="cifar"),
+    "resnet50": lambda in_channels, width, blocks: ResNet(50, in_channels, width, stem_kind="cifar"),
+    "resnet18_imagenet": lambda in_channels, width, blocks: ResNet(18, in_channels, width, stem_kind="imagenet"),
+    "resnet34_imagenet": lambda in_channels, width, blocks: ResNet(34, in_channels, width, stem_kind="imagenet"),
+    "resnet50_imagenet": lambda in_channels, width, blocks: ResNet(50, in_channels, width, stem_kind="imagenet"),
+    "wrn28_2": lambda in_channels, width, blocks: WideResNet(28, 2, in_channels, width=width),
+    "wrn28_10": lambda in_channels, width, blocks: WideResNet(28, 10, in_channels, width=width),
+    "vgg16_bn": lambda in_channels, width, blocks: VGG16BN(in_channels, width=width),
+    "alexnet": lambda in_channels, width, blocks: AlexNet(in_channels, width, scale="cifar"),
+    "alexnet_imagenet": lambda in_channels, width, blocks: AlexNet(in_channels, width, scale="imagenet"),
 }
 
 

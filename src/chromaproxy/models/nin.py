@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from chromaproxy.errors import UserError
-from chromaproxy.models.base import Backbone, TapInfo
+from chromaproxy.models.base import Backbone, TapInfo, scaled
 
 BLOCKS = (3, 4, 5)
 
@@ -35,11 +35,6 @@ def nin_block(in_channels: int, channels: list[int], kernel: int) -> nn.Sequenti
         layers.append(conv_bn_relu(in_channels, out_channels, kernel if index == 0 else 1))
         in_channels = out_channels
     return nn.Sequential(*layers)
-
-
-def scaled(channels: int, width: float) -> int:
-    """A channel count times the width multiplier, rounded, at least 1."""
-    return max(1, round(channels * width))
 
 
 class NIN(Backbone):
