@@ -50,7 +50,7 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "nin"  # backbone: nin
+    name: str = "nin"  # backbone: nin | convnet13 | resnet18/34/50[_imagenet] | wrn28_2 | wrn28_10 | vgg16_bn | alexnet[_imagenet]
     width: float = 1.0  # channel multiplier (NIN 0.5 = 96 channels)
     blocks: int = 4  # NIN blocks (3, 4 or 5)
     input: Literal["rgb", "L", "sobel"] = "rgb"  # what the backbone sees; saved with the run

@@ -54,9 +54,11 @@ def extract_features(
 ) -> dict[str, torch.Tensor]:
     """Pooled features of every tap in one pass over ``images``: {tap: (N, D) float32 on the CPU}."""
     backbone.eval()
-    info = {t.name: t for t in backbone.feature_info}
     spatial = images.images.shape[-1]
-    sides = {tap: grid_side(pooling, info[tap].channels, max(spatial // info[tap].stride, 1)) for tap in taps}
+    sides = {
+        tap: grid_side(pooling, backbone.tap_info(tap).channels, max(backbone.feature_size(tap, spatial), 1))
+        for tap in taps
+    }
     parts: dict[str, list[torch.Tensor]] = {tap: [] for tap in taps}
     with Progress(transient=True) as progress:
         bar = progress.add_task(description, total=len(images))

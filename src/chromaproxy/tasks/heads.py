@@ -15,8 +15,7 @@ if TYPE_CHECKING:
 def classifier_tap(backbone: "Backbone", tap: str | None) -> tuple[str, int]:
     """The validated tap a classification head reads (``None`` = the deepest) and its channel count."""
     name = backbone.resolve_taps([tap or backbone.feature_info[-1].name])[0]
-    channels = next(t.channels for t in backbone.feature_info if t.name == name)
-    return name, channels
+    return name, backbone.tap_info(name).channels
 
 
 def classification_head(channels: int, classes: int) -> nn.Sequential:
