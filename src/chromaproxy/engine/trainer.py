@@ -35,7 +35,6 @@ from chromaproxy.engine.run_dir import checkpoint_dir
 from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.errors import UserError
 
-EVAL_BATCH = 500
 RANK_SEED_STRIDE = 0x9E3779B1  # keeps the ranks' augmentation seeds far apart; rank 0 uses the seed itself
 
 
@@ -165,13 +164,15 @@ class Trainer:
     def evaluate(self, images: ImageSet) -> dict[str, float]:
         """Mean loss and metrics of every task on a split, without augmentation, in eval mode.
 
-        Under DDP the ranks take turns over the split's chunks and their sums are added up; every rank
-        first takes rank 0's BatchNorm statistics, the ones the checkpoint holds."""
+        Batches are the training batch (each rank's share of it): a larger one would raise the run's peak
+        memory above training's (ResNet-18 at 500 images: +0.4 GB). Under DDP each rank evaluates its share
+        of the split and the sums are added up; every rank first takes rank 0's BatchNorm statistics, the
+        ones the checkpoint holds."""
         distributed.sync_buffers(self.network, self.dist)
         self.network.eval()
         generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 1 + self.dist.rank * RANK_SEED_STRIDE)
         window = _Window()
-        for index in self._eval_shard(len(images)).split(EVAL_BATCH):
+        for index in self._eval_shard(len(images)).split(self.dist.local_batch(self.cfg.train.batch_size)):
             rgb = to_float(images.images[index].to(self.device))
             labels = images.labels[index].to(self.device)
             window.add(self.network(rgb, labels, generator), len(index))
