@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
 from safetensors.torch import save_file
 from torch import nn
 

@@ -23,9 +23,9 @@ from rich.console import Console
 from chromaproxy import __version__
 from chromaproxy.data.augment import AugmentSpec, augment, to_float
 from chromaproxy.data.types import ImageSet
+from chromaproxy.engine import distributed
 from chromaproxy.engine.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
 from chromaproxy.engine.data import prepare_data
-from chromaproxy.engine import distributed
 from chromaproxy.engine.device import memory_format
 from chromaproxy.engine.distributed import Dist
 from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
@@ -57,7 +57,7 @@ class Trainer:
         self.model = distributed.wrap(self.network, self.dist, self.device, find_unused=unused)
         self.optimizer = build_optimizer(cfg.train, self.network)
         labeled_only = all(task.needs_labels for task in self.network.tasks.values())
-        self.dist.local_batch(cfg.train.batch_size)
+        self.dist.local_batch(cfg.train.batch_size)  # a global batch that does not split is a UserError here
         self.sampler = EpochSampler(
             self.data.pool(labeled_only), cfg.train.batch_size, cfg.seed, self.dist.rank, self.dist.world_size
         )
@@ -273,7 +273,8 @@ class _Window:
     def means(self, dist: Dist) -> dict[str, float]:
         """Means over every rank's images: one all-reduce of the stacked sums and the count."""
         keys = list(self.sums)
-        totals = torch.stack([self.sums[k].float() for k in keys] + [torch.tensor(float(self.count), device=self.sums[keys[0]].device)])
+        count = torch.tensor(float(self.count), device=self.sums[keys[0]].device)
+        totals = torch.stack([self.sums[k].float() for k in keys] + [count])  # (K + 1,)
         totals = distributed.all_reduce_sum(totals, dist)
         return {key: (totals[i] / totals[-1]).item() for i, key in enumerate(keys)}
 
