@@ -15,13 +15,14 @@ from chromaproxy.engine.device import autocast
 from chromaproxy.eval.probes import scheduled_batches, sgd
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
+from chromaproxy.models.base import scaled
 from chromaproxy.models.nin import nin_block
 
 
 def conv_block_classifier(in_channels: int, width: float, num_classes: int) -> nn.Module:
     """A new NIN block (3x3, 1x1, 1x1 convs with BN + ReLU, 192 x width channels), global average pool,
     and a linear layer: RotNet's ConvB classifier."""
-    channels = max(1, round(192 * width))
+    channels = scaled(192, width)
     return nn.Sequential(
         nin_block(in_channels, [channels, channels, channels], kernel=3),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes),
