@@ -17,7 +17,7 @@ from chromaproxy.eval.cluster_metrics import ari, hungarian_accuracy, nmi
 from chromaproxy.eval.evaluate import evaluate, parse_protocols
 from chromaproxy.eval.probes import head_accuracy, linear_head, mlp_head, train_heads
 from chromaproxy.eval.options import ProbeOptions
-from chromaproxy.eval.report import write_report
+from chromaproxy.eval.report import depth_positions, write_report
 from chromaproxy.eval.session import open_run
 from conftest import REPO, tiny_overrides
 
@@ -140,3 +140,13 @@ def test_cli_evaluate_random_and_report_side_by_side(tiny_run, tmp_path):
 def test_report_without_results_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="has no eval"):
         write_report([tmp_path], tmp_path / "out")
+
+
+def test_depth_plot_positions_share_ticks_for_one_backbone_and_use_relative_depth_across_backbones():
+    nin = {"block1": 0.3, "block2": 0.4, None: 0.5}
+    same, ticks = depth_positions({"a": nin, "b": dict(nin)})
+    assert ticks == ["block1", "block2"] and same == {"a": [1.0, 2.0], "b": [1.0, 2.0]}
+    resnet = {"conv1": 0.2, "layer1": 0.3, "layer2": 0.4, "layer3": 0.5}
+    mixed, ticks = depth_positions({"nin": nin, "resnet": resnet})
+    assert ticks is None
+    assert mixed == {"nin": [0.5, 1.0], "resnet": [0.25, 0.5, 0.75, 1.0]}

@@ -98,18 +98,33 @@ def _describe(head: dict) -> str:
             f"chromaproxy {head.get('version')} ({(head.get('git_commit') or 'no git')[:10]}), {head.get('date')}")
 
 
+def depth_positions(curves: dict[str, dict]) -> tuple[dict[str, list[float]], list[str] | None]:
+    """x positions of every run's taps, and the tick labels when all runs share the same taps.
+
+    Runs of one backbone are drawn at tap 1, 2, … with the tap names as ticks. Runs of different backbones
+    (NIN's block1..4 against ResNet's conv1, layer1..4) have no common tap axis, so each is drawn at
+    relative depth k / n, which keeps the shape of each curve comparable."""
+    names = {label: [t for t in curve if t is not None] for label, curve in curves.items()}
+    lists = list(names.values())
+    if all(taps == lists[0] for taps in lists):
+        return {label: [k + 1.0 for k in range(len(taps))] for label, taps in names.items()}, lists[0]
+    return {label: [(k + 1) / len(taps) for k in range(len(taps))] for label, taps in names.items()}, None
+
+
 def _depth_plot(protocol: str, curves: dict[str, dict], path: Path) -> Path:
     plt = pyplot()
-    figure, axis = plt.subplots(figsize=(6, 4))
+    positions, ticks = depth_positions(curves)
+    figure, axis = plt.subplots(figsize=(8, 4))
     for label, curve in curves.items():
-        taps = [t for t in curve if t is not None]
-        axis.plot(range(1, len(taps) + 1), [100 * curve[t] for t in taps], marker="o", label=label)
-        axis.set_xticks(range(1, len(taps) + 1), taps)
-    axis.set_xlabel("tap (depth)")
+        values = [100 * curve[t] for t in curve if t is not None]
+        axis.plot(positions[label], values, marker="o", label=label)
+    if ticks is not None:
+        axis.set_xticks(range(1, len(ticks) + 1), ticks)
+    axis.set_xlabel("tap (depth)" if ticks is not None else "relative depth (tap k of n)")
     axis.set_ylabel("top-1 (%)" if protocol != "finetune" else "linear CKA before/after (%)")
     axis.set_title(f"{protocol}: accuracy against depth")
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)  # beside the curves
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
