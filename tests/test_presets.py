@@ -1,0 +1,36 @@
+"""Every shipped preset builds its network (backbone, input, task heads) and computes a finite loss on a
+batch at its own image size, so a paper-scale preset that only a GPU will train cannot ship broken."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from chromaproxy.config import load_config
+from chromaproxy.data.augment import to_float
+from chromaproxy.data.types import ImageSet
+from chromaproxy.engine.network import Network
+from test_config import PRESETS
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_preset_network_builds_and_gives_a_finite_loss(preset, one_thread):
+    cfg = load_config(preset, ["data.path=photos"])
+    side = cfg.data.image_size
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (4, 3, side, side), dtype=torch.uint8, generator=generator)
+    images = ImageSet(pixels, torch.arange(4) % 10, [f"class{k}" for k in range(10)])
+    torch.manual_seed(0)
+    network = Network(cfg, num_classes=10, images=images).train()
+    outputs = network(to_float(pixels[:2]), images.labels[:2], generator)
+    assert torch.isfinite(outputs["loss"]), outputs
+    outputs["loss"].backward()
+    assert any(p.grad is not None for p in network.backbone.parameters())
