@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 import yaml
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from chromaproxy import __version__
 from chromaproxy.errors import UserError
+
+if TYPE_CHECKING:
+    from chromaproxy.engine.distributed import Dist
 
 console = Console()
 err_console = Console(stderr=True)
@@ -54,7 +57,9 @@ def main_options(
 
 @app.command(
     epilog="Example:  chromaproxy pretrain configs/supervised-cifar10-quick.yaml train.epochs=2 out=runs/try\n\n"
-    "Resume a stopped run:  chromaproxy pretrain runs/try/config.yaml resume=true",
+    "Resume a stopped run:  chromaproxy pretrain runs/try/config.yaml resume=true\n\n"
+    "Several processes or GPUs (train.batch_size is the global batch):  "
+    "torchrun --nproc_per_node=4 -m chromaproxy pretrain CONFIG key=value ...",
 )
 def pretrain(
     config: Path = typer.Argument(..., help="A YAML preset from configs/ (or a run's config.yaml to resume it)."),
@@ -76,7 +81,7 @@ def pretrain(
         distributed.shutdown()
 
 
-def _train(cfg, dist) -> None:
+def _train(cfg: Any, dist: Dist) -> None:
     """Rank 0 opens the run directory and tells the others its name; every rank then trains."""
     from chromaproxy.engine import distributed
     from chromaproxy.engine.run_dir import open_run_dir
