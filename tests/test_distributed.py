@@ -117,3 +117,11 @@ def test_a_global_batch_that_does_not_split_is_a_one_line_error(cifar_root, tmp_
     odd = pretrain(cifar_root, tmp_path / "odd", processes=2, **{"train.batch_size": 33})
     assert odd.returncode != 0
     assert "train.batch_size=33 does not split evenly over 2 processes" in odd.stderr
+
+
+def test_commands_other_than_pretrain_refuse_to_run_on_several_processes(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+               f"--master_port={free_port()}", "-m", "chromaproxy", "evaluate", str(tmp_path), "--protocol", "knn"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode != 0
+    assert "[rank 0] error: only pretrain runs under torchrun; run 'chromaproxy evaluate' as one process" in result.stderr

@@ -50,9 +50,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """chromaproxy: pretrain with proxy tasks (colorization first), evaluate every layer."""
+    if ctx.invoked_subcommand != "pretrain" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Every rank would run the whole command and write the same files at once.
+        raise UserError(f"only pretrain runs under torchrun; run 'chromaproxy {ctx.invoked_subcommand}' as one process")
 
 
 @app.command(
