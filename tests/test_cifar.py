@@ -98,6 +98,7 @@ def test_unreachable_download_falls_back_to_the_same_message(tmp_path: Path) -> 
     spec = replace(CIFAR10, url=(tmp_path / "nowhere.tar.gz").as_uri())
     with pytest.raises(UserError, match=r"not found in .*download failed.*data_batch_1\.\.5"):
         load_cifar(spec, tmp_path, download=True, progress=False)
+    assert not (tmp_path / "cifar10").exists(), "a failed download must not leave an empty dataset folder"
 
 
 def _tiny_cifar_tarball(tmp_path: Path, per_batch: int = 20) -> tuple[str, str]:
@@ -136,7 +137,7 @@ def test_download_with_wrong_md5_is_refused_and_removed(tmp_path: Path) -> None:
     target = tmp_path / "root" / "cifar10"
     with pytest.raises(UserError, match="md5"):
         download_and_extract(url, "0" * 32, target, progress=False)
-    assert list(target.iterdir()) == []
+    assert not target.exists()  # neither the partial file nor the folder made for it is left behind
 
 
 @pytest.mark.parametrize(

@@ -106,3 +106,14 @@ def test_unlabeled_split_is_trained_on_without_a_copy_and_refused_to_supervised_
     cifar = load_config(ROTATION, [f"data.root={root}", "data.name=svhn", "data.unlabeled=true"])
     with pytest.raises(UserError, match="data.name=svhn has no unlabeled split"):
         prepare_data(cifar, None, progress=False)
+
+
+def test_a_standard_dataset_kept_under_another_name_is_found_with_data_path(root, tmp_path):
+    subset = root / "cifar100"  # a link to ../shared/data/cifar100_subset
+    info = cli(tmp_path, "data", "info", "cifar100", "--path", subset)
+    assert info.returncode == 1 and "train 486, test 916" in info.stdout, info.stderr
+    run = tmp_path / "run"
+    result = cli(tmp_path, "pretrain", ROTATION, "data.name=cifar100", f"data.path={subset}", "data.limit=48", *TINY,
+                 f"out={run}")
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "cifar100").exists()

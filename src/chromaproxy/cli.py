@@ -205,7 +205,7 @@ def report(
 def data_info(
     name: str = typer.Argument(..., help="Dataset source: cifar10, cifar100, cifar100-20, stl10, svhn or folder."),
     root: Optional[str] = typer.Option(None, help="Parent folder of the standard datasets (default: $CHROMAPROXY_DATA, else ~/.cache/chromaproxy)."),
-    path: Optional[str] = typer.Option(None, help="The image folder, for the folder source."),
+    path: Optional[str] = typer.Option(None, help="The image folder (folder source), or a standard dataset's own folder instead of ROOT/NAME."),
     image_size: int = typer.Option(32, help="Side the folder source resizes images to."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip (and count) unreadable files instead of stopping."),
     download: bool = typer.Option(True, help="Download a missing standard dataset when the network allows."),

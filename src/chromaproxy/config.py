@@ -29,7 +29,7 @@ from chromaproxy.tasks import TASKS
 class DataConfig:
     name: str = "cifar10"  # cifar10 | cifar100 | cifar100-20 | stl10 | svhn | folder (chromaproxy data info NAME)
     root: str | None = None  # parent of the standard datasets; default $CHROMAPROXY_DATA, else ~/.cache/chromaproxy
-    path: str | None = None  # the image folder, for name=folder
+    path: str | None = None  # the image folder (name=folder); for a standard dataset, its folder instead of <root>/<name>
     limit: int | None = None  # use only the first N training images (quick runs)
     unlabeled: bool = False  # pretrain on the dataset's unlabeled split (STL-10's 100k, memory-mapped) instead of train
     image_size: int = 32  # side of the square images the backbone sees (folder images are resized to it; STL-10: 96)

@@ -10,12 +10,13 @@ file names, so integrity of existing files is judged from structure and statisti
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from email.message import Message
 from functools import partial
@@ -92,17 +93,19 @@ CIFAR100 = CifarSpec(
 CIFAR100_20 = replace(CIFAR100, name="cifar100-20", label_key=b"coarse_labels", names_key=b"coarse_label_names")
 
 
-def load_cifar(spec: CifarSpec, root: Path, *, download: bool = True, progress: bool = True) -> DatasetSplits:
-    """Both splits of ``spec`` from ``<root>/<folder>/`` (or its ``archive_dir``), downloading them if missing."""
-    folder = find_files(spec, root / spec.folder)
-    if folder is None:
-        folder = _fetch(spec, root / spec.folder, download, progress)
-    classes = _read_class_names(spec, folder)
+def load_cifar(
+    spec: CifarSpec, root: Path, *, folder: Path | None = None, download: bool = True, progress: bool = True
+) -> DatasetSplits:
+    """Both splits of ``spec`` from ``<root>/<folder>/`` (or ``folder`` itself, when given; or the
+    ``archive_dir`` inside either), downloading them if missing."""
+    target = folder or root / spec.folder
+    found = find_files(spec, target) or _fetch(spec, target, download, progress)
+    classes = _read_class_names(spec, found)
     return DatasetSplits(
         name=spec.name,
-        train=_read_split(spec, folder, spec.train_files, classes),
-        test=_read_split(spec, folder, spec.test_files, classes),
-        location=str(folder),
+        train=_read_split(spec, found, spec.train_files, classes),
+        test=_read_split(spec, found, spec.test_files, classes),
+        location=str(found),
     )
 
 
@@ -137,7 +140,8 @@ def missing_message(title: str, target: Path, why: str, expected: str, fetch: st
     """
     return (
         f"{title} not found in {target} ({why}): expected {expected}; {fetch}, "
-        f"or set data.root=DIR / CHROMAPROXY_DATA=DIR to the folder that holds {target.name}/"
+        f"or set data.root=DIR / CHROMAPROXY_DATA=DIR to the folder that holds {target.name}/, "
+        "or data.path=DIR (data info --path DIR) to a folder that holds these files under any name"
     )
 
 
@@ -214,12 +218,26 @@ def fetch_archive(
 
 def download_and_extract(url: str, md5: str, target: Path, *, progress: bool = True) -> None:
     """Fetch the archive at ``url`` into ``target``, check its md5, unpack it there and delete it."""
+    with made_for_download(target):
+        archive = download(url, target / Path(url).name, md5, progress=progress)
+        try:
+            extract_safely(archive, target)
+        finally:
+            archive.unlink()
+
+
+@contextlib.contextmanager
+def made_for_download(target: Path) -> Iterator[None]:
+    """Create ``target`` for a download and remove it again if the download fails and leaves it empty, so an
+    offline attempt leaves no empty dataset folder behind in the data root."""
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
-    archive = download(url, target / Path(url).name, md5, progress=progress)
     try:
-        extract_safely(archive, target)
-    finally:
-        archive.unlink()
+        yield
+    except BaseException:
+        if created and not any(target.iterdir()):
+            target.rmdir()
+        raise
 
 
 def download(url: str, dest: Path, md5: str, *, progress: bool = True) -> Path:

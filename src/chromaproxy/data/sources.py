@@ -66,17 +66,24 @@ class Source:
 
 def _cifar(spec: CifarSpec) -> Callable[[SourceOptions], DatasetSplits]:
     def load(options: SourceOptions) -> DatasetSplits:
-        return load_cifar(spec, options.root, download=options.download, progress=options.progress)
+        return load_cifar(spec, options.root, folder=_own_folder(options), download=options.download,
+                          progress=options.progress)
 
     return load
 
 
 def _stl10(options: SourceOptions) -> DatasetSplits:
-    return load_stl10(options.root, download=options.download, progress=options.progress)
+    return load_stl10(options.root, folder=_own_folder(options), download=options.download, progress=options.progress)
 
 
 def _svhn(options: SourceOptions) -> DatasetSplits:
-    return load_svhn(options.root, download=options.download, progress=options.progress)
+    return load_svhn(options.root, folder=_own_folder(options), download=options.download, progress=options.progress)
+
+
+def _own_folder(options: SourceOptions) -> Path | None:
+    """``data.path`` for a standard dataset: the folder holding its files under any name (a copy kept
+    outside ``data.root``, such as ../shared/data/cifar100_subset), instead of ``<root>/<name>/``."""
+    return Path(options.path).expanduser() if options.path else None
 
 
 def _folder(options: SourceOptions) -> DatasetSplits:

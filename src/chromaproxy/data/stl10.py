@@ -34,14 +34,16 @@ FOLDS_FILE = "fold_indices.txt"
 
 
 def load_stl10(
-    root: Path, *, download: bool = True, progress: bool = True, url: str = STL10_URL, md5: str = STL10_MD5
+    root: Path, *, folder: Path | None = None, download: bool = True, progress: bool = True, url: str = STL10_URL,
+    md5: str = STL10_MD5,
 ) -> DatasetSplits:
-    """Train and test from ``<root>/stl10/`` (or its ``stl10_binary/``), plus the unlabeled split when present.
+    """Train and test from ``<root>/stl10/`` (or ``folder`` itself, when given; or the ``stl10_binary/``
+    inside either), plus the unlabeled split when present.
 
     A missing ``unlabeled_X.bin`` does not trigger a 2.6 GB download: someone who deleted it to save space
     still gets the labeled splits, and ``data info`` reports the split as missing.
     """
-    target = root / FOLDER
+    target = folder or root / FOLDER
     folder = find_stl10(target) or _fetch(target, download, progress, url, md5)
     classes = _read_class_names(folder / CLASS_NAMES)
     unlabeled = folder / UNLABELED_FILE

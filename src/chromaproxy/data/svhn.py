@@ -18,7 +18,7 @@ import scipy.io
 import torch
 
 from chromaproxy.data.cifar import download as download_file
-from chromaproxy.data.cifar import missing_message
+from chromaproxy.data.cifar import made_for_download, missing_message
 from chromaproxy.data.types import DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
 
@@ -36,10 +36,12 @@ _UNREADABLE = (scipy.io.matlab.MatReadError, ValueError, TypeError, IndexError, 
 
 
 def load_svhn(
-    root: Path, *, download: bool = True, progress: bool = True, base_url: str = SVHN_URL, md5: Mapping[str, str] = MD5
+    root: Path, *, folder: Path | None = None, download: bool = True, progress: bool = True, base_url: str = SVHN_URL,
+    md5: Mapping[str, str] = MD5,
 ) -> DatasetSplits:
-    """Train and test from ``<root>/svhn/``, downloading each missing file from ``base_url``."""
-    target = root / FOLDER
+    """Train and test from ``<root>/svhn/`` (or ``folder`` itself, when given), downloading each missing file
+    from ``base_url``."""
+    target = folder or root / FOLDER
     _fetch_missing(target, download, progress, base_url, md5)
     return DatasetSplits(
         name="svhn",
@@ -55,9 +57,9 @@ def _fetch_missing(target: Path, allowed: bool, progress: bool, base_url: str, m
     if missing and not allowed:
         raise UserError(_missing_message(target, base_url, missing, "data.download=false"))
     for name in missing:
-        target.mkdir(parents=True, exist_ok=True)
         try:
-            download_file(base_url + name, target / name, md5[name], progress=progress)
+            with made_for_download(target):
+                download_file(base_url + name, target / name, md5[name], progress=progress)
         except OSError as err:
             still = [name for name in missing if not (target / name).is_file()]
             raise UserError(_missing_message(target, base_url, still, f"download failed: {err}")) from err
