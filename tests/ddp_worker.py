@@ -3,8 +3,8 @@
 Run as ``torchrun … tests/ddp_worker.py [pretrain arguments]`` or, for the single-process reference, with
 plain ``python``. It adds ``plainconv``, a backbone without BatchNorm (gloo has no SyncBatchNorm, so only
 such a model trains identically on one process and on several), writes each rank's final weights to
-``<out>/rank<r>.safetensors``, and with ``CRASH_RANK=r CRASH_STEP=s`` kills rank ``r`` abruptly before
-step ``s`` (as an out-of-memory kill would).
+``<out>/rank<r>.safetensors``, and with ``CRASH_RANK=r CRASH_STEP=s`` kills rank ``r`` abruptly once it has
+done ``s`` steps (as an out-of-memory kill would).
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ def test_a_dead_rank_ends_the_job_clearly_and_the_job_resumes_exactly(cifar_root
     reference = pretrain(cifar_root, tmp_path / "reference", processes=2)
     assert reference.returncode == 0, reference.stderr
 
-    crashed = pretrain(cifar_root, tmp_path / "crashed", processes=2, env={"CRASH_RANK": "1", "CRASH_STEP": "5"})
+    # Rank 1 dies after step 6: it got through step 5's all-reduce, so rank 0 had finished the step-4 checkpoint.
+    crashed = pretrain(cifar_root, tmp_path / "crashed", processes=2, env={"CRASH_RANK": "1", "CRASH_STEP": "6"})
     assert crashed.returncode != 0
     assert "[rank 0] error: another process of this job stopped" in crashed.stderr, crashed.stderr
     assert "torchrun --nproc_per_node=2 -m chromaproxy pretrain" in crashed.stderr
