@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def single_thread():
+    """One intra-op thread while tiny models run: splitting small convs across threads costs more than it
+    saves, and on busy shared cores the threads' hand-offs stall (a file of them took minutes on 2 threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    with single_thread():
+        yield
 
 
 def data_root() -> Path:

@@ -127,15 +127,6 @@ def test_same_seed_same_batch(transform):
     assert not torch.equal(first[1], third[1])
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convolutions run faster on one CPU thread, and much faster when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("transform,hidden", [("projective", 0), ("affine", 16)])
 def test_optimisation_step_lowers_the_loss(transform, hidden):

@@ -9,7 +9,7 @@ Cases: every backbone with every input representation (1, 2 and 3 channels) at w
 paper's network (width 1.0) with RGB. Full width with 1 and 2 channels would only change the first conv's
 input count, already covered at width 0.25, for 3x the time.
 
-Speed (about 20 s for the file on 2 busy shared CPU cores): one intra-op thread (see ``one_thread``),
+Speed (about 20 s for the file on 2 busy shared CPU cores): one intra-op thread (``conftest.single_thread``),
 each case built once and deep-copied per test, and the 224 px networks (``Backbone.input_size``) run at
 64 px: 224 would cost 12x the compute, and 64 is the smallest multiple of 32 (ResNet's deepest stride) at
 which every tap of every 224 px network is still at least 2x2, so BatchNorm in training sees several
@@ -32,20 +32,16 @@ from torch import nn
 from chromaproxy.errors import UserError
 from chromaproxy.models import BACKBONES, Backbone, build_backbone
 from chromaproxy.models.nin import NIN
+from conftest import single_thread
 
 EXTRA_CASES = {"nin": [dict(in_channels=3, width=0.25, blocks=3), dict(in_channels=3, width=0.25, blocks=5)]}
 MAX_TRIM = 2  # pixels a border-trimming backbone's map may fall short of side // stride
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread for these batches of 2 small images: splitting such small convs across threads
-    costs more than it saves, and on busy shared cores the threads' hand-offs stall (the file took
-    minutes with 2 threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread_for_the_module():
+    with single_thread():
+        yield
 
 
 def cases() -> list:

@@ -21,6 +21,7 @@ from chromaproxy.models.alexnet import AlexNet
 from chromaproxy.models.convnet13 import ConvNet13
 from chromaproxy.models.resnet import ResNet
 from chromaproxy.models.wrn import WideResNet
+from conftest import single_thread
 
 VGG_BLOCKS = [[64] * 2, [128] * 2, [256] * 3, [512] * 3, [512] * 3]  # configuration D
 VGG_TAPS = [(f"conv{b + 1}_{i + 1}", c, 2**b) for b, block in enumerate(VGG_BLOCKS) for i, c in enumerate(block)]
@@ -46,12 +47,9 @@ TAPS = {  # (name, channels, stride) at width 1: the table of docs/backbones.md
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batches run faster on one intra-op thread, much faster on busy shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread_for_the_module():
+    with single_thread():
+        yield
 
 
 @functools.cache

@@ -32,15 +32,6 @@ def overrides(root, out, name: str) -> list[str]:
     ]
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convs run faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_backbone_trains_with_two_tasks_and_reloads(cifar_root, tmp_path, name, one_thread):
     cfg = load_config(PRESET, overrides(cifar_root, tmp_path / "run", name))

@@ -13,14 +13,6 @@ from chromaproxy.engine.network import Network
 from test_config import PRESETS
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_preset_network_builds_and_gives_a_finite_loss(preset, one_thread):
     cfg = load_config(preset, ["data.path=photos"])

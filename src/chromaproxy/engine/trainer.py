@@ -172,7 +172,7 @@ class Trainer:
         self.network.eval()
         generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 1 + self.dist.rank * RANK_SEED_STRIDE)
         window = _Window()
-        for index in self._eval_shard(len(images)).split(self.dist.local_batch(self.cfg.train.batch_size)):
+        for index in self._eval_shard(len(images)).split(self.sampler.share):
             rgb = to_float(images.images[index].to(self.device))
             labels = images.labels[index].to(self.device)
             window.add(self.network(rgb, labels, generator), len(index))
