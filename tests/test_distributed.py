@@ -98,6 +98,7 @@ def test_a_dead_rank_ends_the_job_clearly_and_the_job_resumes_exactly(cifar_root
     assert crashed.returncode != 0
     assert "[rank 0] error: another process of this job stopped" in crashed.stderr, crashed.stderr
     assert "torchrun --nproc_per_node=2 -m chromaproxy pretrain" in crashed.stderr
+    assert "[rank0]: Traceback" not in crashed.stderr, "torchrun's SIGTERM after the message must end rank 0 quietly"
     last = json.loads((tmp_path / "crashed/checkpoints/last.json").read_text())
     assert last["step"] == 4 and last["world_size"] == 2
 

@@ -78,11 +78,7 @@ def pretrain(
     if dry_run:
         console.print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return
-    dist = distributed.from_environment()
-    try:
-        _train(cfg, dist)
-    finally:
-        distributed.shutdown()
+    _train(cfg, distributed.from_environment())
 
 
 def _train(cfg: Any, dist: Dist) -> None:
@@ -249,15 +245,27 @@ def config_show(
 
 
 def main() -> None:
-    """Entry point: runs the app and turns user errors into one line without a traceback."""
+    """Entry point: runs the app, turns user errors into one line without a traceback, and only then
+    leaves the process group a ``torchrun`` job joined, once no error traceback keeps its trainer alive."""
+    status = _run_app()
+    distributed = sys.modules.get("chromaproxy.engine.distributed")  # not imported here: --help stays torch-free
+    if distributed is not None:
+        distributed.shutdown()
+    sys.exit(status)
+
+
+def _run_app() -> int | str | None:
     try:
         app()
+    except SystemExit as done:
+        return done.code
     except UserError as err:
         from chromaproxy.engine.trainer import TrainingDiverged
 
         rank = escape(f"[rank {os.environ['RANK']}] ") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         err_console.print(f"{rank}[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
-        sys.exit(3 if isinstance(err, TrainingDiverged) else 2)
+        return 3 if isinstance(err, TrainingDiverged) else 2
+    return 0
 
 
 if __name__ == "__main__":

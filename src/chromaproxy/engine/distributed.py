@@ -9,6 +9,7 @@ The backend follows the device: NCCL on CUDA, gloo on the CPU.
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import signal
 from dataclasses import dataclass
@@ -99,7 +100,16 @@ def lost_peer(err: BaseException, dist: Dist) -> bool:
 
 
 def shutdown() -> None:
+    """Leave the process group once nothing uses it any more.
+
+    DDP's reducer holds the group, and DDP sits in reference cycles; left for the interpreter's exit, the
+    group is destroyed mid-teardown and gloo aborts the process (``terminate called without an active
+    exception``, about one finished job in three). Collecting first frees them while Python still runs.
+    The job's outcome is already reported, so a late SIGTERM from torchrun now just ends the process.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if torch_dist.is_initialized():
+        gc.collect()
         torch_dist.destroy_process_group()
 
 
