@@ -66,6 +66,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum
     nesterov: bool = True  # SGD Nesterov momentum
     weight_decay: float = 5e-4
+    bn_weight_decay: bool = False  # also decay BatchNorm parameters and biases (RotNet, AET decay every parameter)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW betas
     schedule: Literal["multistep", "cosine", "constant"] = "multistep"
     milestones: list[float] = field(default_factory=lambda: [0.3, 0.6, 0.8])  # multistep: fractions of the run
