@@ -41,7 +41,8 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    crop_padding: int = 4  # random crop with this much zero padding (0 = off)
+    crop_padding: int = 4  # random crop with this much padding (0 = off)
+    padding_mode: Literal["auto", "zeros", "reflect"] = "auto"  # auto: reflect for colour-target tasks, else zeros
     hflip: bool = True  # random horizontal flip
     color_jitter: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # brightness, contrast, saturation, hue
     color_jitter_p: float = 0.8  # probability that an image is jittered

@@ -3,8 +3,10 @@
 All randomness comes from the generator passed in (never the global RNG), so the trainer can save and
 restore its state for exact resume: the same generator state gives the same output. The steps, in order:
 
-1. random crop after zero padding and horizontal flip, on uint8, as one ``torch.gather`` for the batch
-   (4x faster than advanced indexing on a CPU for 512 CIFAR images);
+1. random crop after padding and horizontal flip, on uint8, as one ``torch.gather`` for the batch
+   (4x faster than advanced indexing on a CPU for 512 CIFAR images). The padding is zeros (RotNet's
+   CIFAR recipe) or a reflection of the image: a colour target read on zero padding would teach the
+   network to predict black borders (about 13 % of colorization's sampled points landed there);
 2. colour jitter on a ``color_jitter_p`` share of the images, torchvision semantics (factors
    ~ U(max(0, 1-s), 1+s), hue shift ~ U(-h, h) of a turn) in the FIXED order brightness, contrast,
    saturation, hue (torchvision draws a random order per call; a fixed one keeps the batch vectorised);
@@ -16,6 +18,7 @@ Steps that are switched off cost nothing: no gather without crop and flip, no HS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import kornia
 import torch
@@ -26,7 +29,8 @@ from chromaproxy.errors import UserError
 
 @dataclass(frozen=True)
 class AugmentSpec:
-    crop_padding: int = 4  # random crop back to the input size after zero padding (0 = off)
+    crop_padding: int = 4  # random crop back to the input size after padding (0 = off)
+    padding_mode: Literal["zeros", "reflect"] = "zeros"  # what the crop's padding holds
     hflip: bool = True  # horizontal flip with p = 0.5
     color_jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # brightness, contrast, saturation, hue
     color_jitter_p: float = 0.8  # probability that an image is jittered
@@ -56,7 +60,7 @@ def augment(images: torch.Tensor, spec: AugmentSpec, generator: torch.Generator)
         raise ValueError(f"augment expects uint8 (B, 3, H, W), got {images.dtype} {tuple(images.shape)}")
     if spec.crop_padding or spec.hflip:
         offsets, flips = sample_crop_and_flip(images, spec, generator)
-        images = crop_and_flip(images, spec.crop_padding, offsets, flips)
+        images = crop_and_flip(images, spec.crop_padding, offsets, flips, reflect=spec.padding_mode == "reflect")
     rgb = to_float(images)
     if any(spec.color_jitter) and spec.color_jitter_p > 0:
         rgb = color_jitter(rgb, spec.color_jitter, spec.color_jitter_p, generator)
@@ -75,20 +79,35 @@ def sample_crop_and_flip(
     return offsets, flips
 
 
-def crop_and_flip(images: torch.Tensor, padding: int, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-    """Crop each zero-padded image at ``offsets`` (B, 2) = (dy, dx) and mirror it where ``flips`` (B,).
+def crop_and_flip(
+    images: torch.Tensor, padding: int, offsets: torch.Tensor, flips: torch.Tensor, reflect: bool = False
+) -> torch.Tensor:
+    """Crop each padded image at ``offsets`` (B, 2) = (dy, dx) and mirror it where ``flips`` (B,).
 
-    Same as, per image, ``F.pad(image, (p,) * 4)[:, dy:dy+H, dx:dx+W]`` then a flip of the width axis,
-    done as one gather over the flattened padded batch.
+    Same as, per image, ``F.pad(image, (p,) * 4, mode)[:, dy:dy+H, dx:dx+W]`` then a flip of the width
+    axis, done as one gather over the flattened batch. Reflection needs no padded copy: the crop's
+    coordinates are reflected back into the image (p < H and p < W).
     """
     batch, channels, height, width = images.shape
-    padded = F.pad(images, (padding,) * 4).flatten(2)  # (B, 3, (H+2p) * (W+2p))
-    rows = offsets[:, :1] + torch.arange(height, device=images.device)  # (B, H)
+    rows = offsets[:, :1] + torch.arange(height, device=images.device)  # (B, H) in the padded frame
     columns = torch.arange(width, device=images.device).expand(batch, width)  # (B, W)
     columns = torch.where(flips[:, None], columns.flip(1), columns) + offsets[:, 1:]
-    index = rows[:, :, None] * (width + 2 * padding) + columns[:, None, :]  # (B, H, W)
+    if reflect:
+        if padding >= min(height, width):
+            raise UserError(f"augment.crop_padding={padding} must be below the image side {min(height, width)} for reflection")
+        source, row_stride = images.flatten(2), width  # (B, 3, H * W)
+        rows, columns = _reflect(rows - padding, height), _reflect(columns - padding, width)
+    else:
+        source, row_stride = F.pad(images, (padding,) * 4).flatten(2), width + 2 * padding  # (B, 3, (H+2p) * (W+2p))
+    index = rows[:, :, None] * row_stride + columns[:, None, :]  # (B, H, W)
     index = index.view(batch, 1, height * width).expand(batch, channels, height * width)  # (B, 3, H * W)
-    return padded.gather(2, index).view(batch, channels, height, width)
+    return source.gather(2, index).view(batch, channels, height, width)
+
+
+def _reflect(coordinates: torch.Tensor, size: int) -> torch.Tensor:
+    """Coordinates in [-p, size + p) mirrored into [0, size) without repeating the edge (numpy 'reflect')."""
+    coordinates = coordinates.abs()
+    return torch.where(coordinates >= size, 2 * (size - 1) - coordinates, coordinates)
 
 
 def color_jitter(

@@ -63,13 +63,21 @@ class Trainer:
         )
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.sampler.steps_per_epoch
         self.augment_spec = AugmentSpec(
-            crop_padding=cfg.augment.crop_padding, hflip=cfg.augment.hflip,
+            crop_padding=cfg.augment.crop_padding, padding_mode=self._padding_mode(), hflip=cfg.augment.hflip,
             color_jitter=tuple(cfg.augment.color_jitter), color_jitter_p=cfg.augment.color_jitter_p,
             grayscale_p=cfg.augment.grayscale_p,
         )
         self.generator = torch.Generator(self.device).manual_seed(cfg.seed + self.dist.rank * RANK_SEED_STRIDE)
         self.step = 0
         self.best_val = math.inf
+
+    def _padding_mode(self) -> str:
+        """``augment.padding_mode=auto``: reflection when a task reads colour targets off the crop (zero
+        padding would teach it black borders), else RotNet's zeros."""
+        if self.cfg.augment.padding_mode != "auto":
+            return self.cfg.augment.padding_mode
+        wanted = {task.padding_mode for task in self.network.tasks.values()}
+        return "reflect" if "reflect" in wanted else "zeros"
 
     @property
     def epochs(self) -> int:

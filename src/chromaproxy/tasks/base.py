@@ -47,6 +47,7 @@ class Task(nn.Module, ABC):
     Options: ClassVar[type]
     needs_labels: ClassVar[bool] = False
     inputs: ClassVar[tuple[str, ...]] = ("rgb", "L", "sobel")
+    padding_mode: ClassVar[str] = "zeros"  # the crop padding this task wants under augment.padding_mode=auto
 
     def __init__(self, options: Any, context: TaskContext) -> None:
         super().__init__()

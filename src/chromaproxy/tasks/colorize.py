@@ -34,6 +34,7 @@ from chromaproxy.color import (
     histogram_target,
     hue_chroma,
     hue_weight,
+    is_grayish,
     load_prior,
     pixel_weights,
     rebalance_weights,
@@ -69,12 +70,15 @@ class ColorizationOptions:
     temperature: float = 0.38  # annealed-mean decoding
     histogram: Literal["hue_chroma", "lab"] = "hue_chroma"  # histogram loss: Larsson's hue/chroma, or a/b
     histogram_bins: int = 32
+    skip_gray: bool = True  # zero weight for essentially gray images (Zhang's released code)
+    chroma_lightness_weight: bool = False  # histogram: weight the chroma term by min(1, 3L, 3(1-L))
 
 
 class ColorizationTask(Task):
     name = "colorization"
     Options = ColorizationOptions
     inputs = ("L",)
+    padding_mode = "reflect"
 
     def __init__(self, options: ColorizationOptions, context: TaskContext) -> None:
         super().__init__(options, context)
@@ -110,11 +114,19 @@ class ColorizationTask(Task):
 
     # -------------------------------------------------------------- training
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
-        """Targets at ``points`` random locations; the trainer turns ``rgb`` into the L input."""
+        """Targets at ``points`` random locations; the trainer turns ``rgb`` into the L input.
+
+        ``colour_weight`` (B, P) is 0 at every point of an essentially gray image (``skip_gray``): such a
+        photo says nothing about the colours of what it shows, and would pull every prediction to gray.
+        """
         points = random_points(rgb.shape[0], self.options.points, generator, rgb.device)  # (B, P, 2)
         colours = sample(rgb.float(), points)  # (B, P, 3)
         lab = rgb_to_lab(colours.permute(0, 2, 1).unsqueeze(2))  # (B, 3, 1, P)
-        return rgb, {"points": points, **self._targets(colours, lab)}
+        coloured = torch.ones(rgb.shape[0], device=rgb.device)
+        if self.options.skip_gray:
+            coloured = (~is_grayish(rgb_to_lab(rgb.float())[:, 1:])).float()  # (B,)
+        colour_weight = coloured[:, None].expand(-1, self.options.points)  # (B, P)
+        return rgb, {"points": points, "colour_weight": colour_weight, **self._targets(colours, lab)}
 
     def _targets(self, colours: torch.Tensor, lab: torch.Tensor) -> dict[str, torch.Tensor]:
         ab = lab[:, 1:]  # (B, 2, 1, P)
@@ -140,8 +152,16 @@ class ColorizationTask(Task):
             "first": _per_location(histogram_target(first.unsqueeze(1), bins, circular=self.options.histogram != "lab")),
             "second": _per_location(histogram_target(second.unsqueeze(1), bins)),
             "first_weight": first_weight,
-            "second_weight": chroma_weight(lab[:, 0, 0] / 100) if self.options.histogram != "lab" else first_weight,
+            "second_weight": self._second_weight(lab[:, 0, 0] / 100),
         }
+
+    def _second_weight(self, L01: torch.Tensor) -> torch.Tensor:
+        """Chroma (or b) term weight per location (B, P): Larsson's min(1, 3L, 3(1-L)) lightness weighting
+        of the chroma term when ``chroma_lightness_weight`` (not in the loss Larsson et al. state, hence off
+        by default), else 1."""
+        if self.options.chroma_lightness_weight and self.options.histogram != "lab":
+            return chroma_weight(L01)
+        return torch.ones_like(L01)
 
     def forward(self, features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         chosen = {tap: features[tap] for tap in self.taps}
@@ -149,16 +169,19 @@ class ColorizationTask(Task):
         return self.losses(outputs, targets)
 
     def losses(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every loss is a mean over all B*P locations, gray images' locations counting with weight 0."""
+        colour = targets["colour_weight"]  # (B, P)
         if self.options.loss == "regression":
-            loss = regression_loss(outputs, targets["ab"])
+            loss = regression_loss(outputs, targets["ab"], colour)
             return {"loss": loss, "ab_rmse": (loss / 2).sqrt().detach() * AB_SCALE}
         if self.options.loss == "classification":
-            loss = soft_cross_entropy(outputs, targets["soft"], targets.get("weights"))
+            weights = colour * targets["weights"] if "weights" in targets else colour
+            loss = soft_cross_entropy(outputs, targets["soft"], weights)
             accuracy = (outputs.argmax(-1) == targets["soft"].argmax(-1)).float().mean()
             return {"loss": loss, "bin_acc": accuracy.detach()}
         first, second = outputs.split(self.options.histogram_bins, dim=-1)  # (B, P, Q) each
-        first_loss = histogram_kl(first, targets["first"], targets["first_weight"])
-        second_loss = histogram_kl(second, targets["second"], targets["second_weight"])
+        first_loss = histogram_kl(first, targets["first"], colour * targets["first_weight"])
+        second_loss = histogram_kl(second, targets["second"], colour * targets["second_weight"])
         return {"loss": first_loss + second_loss, "first_kl": first_loss.detach(), "second_kl": second_loss.detach()}
 
     # -------------------------------------------------------------- inference

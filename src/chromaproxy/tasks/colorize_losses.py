@@ -10,10 +10,12 @@ import torch
 import torch.nn.functional as F
 
 
-def regression_loss(predicted_ab: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+def regression_loss(predicted_ab: torch.Tensor, target_ab: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """L2 on ab (Zhang et al. 2016, Eq. 1, the baseline they argue against): predicted and target ab,
-    both (B, P, 2) and scaled to about [-1, 1], summed over a and b, averaged over locations."""
-    return (predicted_ab - target_ab).square().sum(-1).mean()
+    both (B, P, 2) and scaled to about [-1, 1], summed over a and b, averaged over locations (weighted
+    by ``weights`` (B, P) when given)."""
+    per_location = (predicted_ab.float() - target_ab).square().sum(-1)  # (B, P)
+    return per_location.mean() if weights is None else (weights * per_location).mean()
 
 
 def soft_cross_entropy(logits: torch.Tensor, soft_target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
