@@ -15,12 +15,14 @@ from chromaproxy.config import TrainConfig
 
 
 def build_optimizer(train: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD (Nesterov), Adam or AdamW; no weight decay on BatchNorm parameters and biases (1-d tensors)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    """SGD (Nesterov), Adam or AdamW over two groups: weights (decayed) and 1-d tensors (BatchNorm
+    parameters, biases), decayed only with ``train.bn_weight_decay``, since RotNet's and AET's code hand
+    every parameter to SGD with one weight decay, while the modern default spares them."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    one_d_decay = train.weight_decay if train.bn_weight_decay else 0.0
     groups = [
-        {"params": decay, "weight_decay": train.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for p in trainable if p.ndim > 1], "weight_decay": train.weight_decay},
+        {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": one_d_decay},
     ]
     if train.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=train.lr, momentum=train.momentum, nesterov=train.nesterov and train.momentum > 0)

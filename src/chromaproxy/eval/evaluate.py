@@ -13,7 +13,8 @@ from chromaproxy.eval.protocols import PROTOCOLS
 from chromaproxy.eval.results import manifest, write_results
 from chromaproxy.eval.session import EvalSession
 
-# The record each protocol shows in the per-tap table (and plots against depth): SSL++ uses kNN at k = 10.
+# The record each protocol shows in the per-tap table (and plots against depth): SSL++ uses kNN at k = 10;
+# the kNN vote is ``knn.vote`` (weighted by default, majority in the SSL++ presets).
 HEADLINE = {
     "knn": {"k": 10, "vote": "weighted"},
     "mlp": {"layers": 2},
@@ -43,15 +44,24 @@ def evaluate(session: EvalSession, protocols: list[str], console: Console) -> di
         console.print(f"[bold]{name}[/bold] on {', '.join(session.taps)} "
                       f"({len(session.train)} train / {len(session.test)} test images)")
         records = PROTOCOLS[name](session, options)
-        head = manifest(name, session.common_manifest(), options)
+        head = {**manifest(name, session.common_manifest(), options), "headline": headline_keys(name, session.cfg)}
         written[name] = write_results(session.run, name, head, records)
         console.print(results_table(name, records))
     return written
 
 
-def headline(protocol: str, records: list[dict]) -> list[dict]:
-    """The records a table or a depth curve shows for ``protocol``."""
-    wanted = HEADLINE.get(protocol, {})
+def headline_keys(protocol: str, cfg) -> dict:
+    """The record keys that select ``protocol``'s headline, written into its manifest."""
+    wanted = dict(HEADLINE.get(protocol, {}))
+    if "vote" in wanted:
+        wanted["vote"] = cfg.knn.vote
+    return wanted
+
+
+def headline(protocol: str, records: list[dict], wanted: dict | None = None) -> list[dict]:
+    """The records a table or a depth curve shows for ``protocol``: those matching ``wanted`` (a
+    manifest's ``headline``; results written before it existed fall back to the defaults)."""
+    wanted = HEADLINE.get(protocol, {}) if wanted is None else wanted
     chosen = [r for r in records if all(r.get(k) == v for k, v in wanted.items())]
     return chosen or [r for r in records if r.get("tap") is not None]
 
@@ -59,7 +69,7 @@ def headline(protocol: str, records: list[dict]) -> list[dict]:
 # What the terminal table shows per protocol: (records kept, column label). Keys a record lacks are not
 # filtered on, so fewshot keeps k = 10 weighted on a kNN base and every record on a linear base.
 TABLES = {
-    "knn": ({"vote": "weighted"}, lambda r: f"k={r['k']}"),
+    "knn": ({}, lambda r: f"k={r['k']} {r['vote'][:3]}"),  # both votes side by side
     "mlp": ({}, lambda r: f"{r['layers']} FC"),
     "fewshot": ({"seed": "mean", "k": 10, "vote": "weighted"}, lambda r: f"{r['labels_per_class']}/class"),
 }
@@ -69,7 +79,7 @@ def results_table(protocol: str, records: list[dict]) -> Table:
     """Per-tap table: one row per tap, one column per setting (the full set is in the JSON file)."""
     wanted, label = TABLES.get(protocol, ({}, lambda r: r["metric"]))
     shown = [r for r in records if all(r.get(k, v) == v for k, v in wanted.items())]
-    title = {"knn": "knn: top-1 per tap (weighted vote)", "finetune": "finetune: top-1 and CKA before/after",
+    title = {"knn": "knn: top-1 per tap (wei = weighted, maj = majority vote)", "finetune": "finetune: top-1 and CKA before/after",
              "colorization": "colorization quality (AuC and saturation in %)"}
     table = Table(title=title.get(protocol, f"{protocol}: top-1 per tap (%)"))
     columns = list(dict.fromkeys(label(r) for r in shown))

@@ -1,8 +1,10 @@
 """Frozen features per tap, extracted once per split and pooled before they are kept.
 
 A raw NIN tap over 60k CIFAR images is gigabytes, so only pooled features are cached. Pooling:
-``avg`` (global average, C values), ``grid<k>`` (adaptive average to k x k, C*k*k values) and
-``size<N>`` (the AlexNet linear-protocol idea: the adaptive grid whose C*k*k is closest to N).
+``avg`` (global average, C values), ``grid<k>`` (adaptive average to k x k, C*k*k values; ``grid8`` on an
+8x8 map is the flattened map RotNet's fully connected classifiers read), ``size<N>`` (the adaptive grid
+whose C*k*k is closest to N), and ``maxgrid<k>`` / ``maxsize<N>`` the same with adaptive max pooling: the
+AlexNet linear protocol (Zhang et al. 2016, SSL++ Table VII) max-pools each layer to about 9,000 values.
 """
 
 from __future__ import annotations
@@ -21,24 +23,25 @@ from chromaproxy.errors import UserError
 from chromaproxy.models.base import Backbone
 from chromaproxy.models.inputs import ModelInput
 
-_POOLING = re.compile(r"^(avg|grid(\d+)|size(\d+))$")
+_POOLING = re.compile(r"^(avg|(max)?grid(\d+)|(max)?size(\d+))$")
 
 
 def grid_side(pooling: str, channels: int, spatial: int) -> int:
     """Side k of the k x k adaptive grid a pooling setting asks for on a tap with ``channels``."""
     match = _POOLING.match(pooling)
     if match is None:
-        raise UserError(f"pooling {pooling!r} is not one of: avg, grid<k>, size<N>")
-    if match.group(2):
-        return min(int(match.group(2)), spatial)
+        raise UserError(f"pooling {pooling!r} is not one of: avg, grid<k>, size<N>, maxgrid<k>, maxsize<N>")
     if match.group(3):
-        return max(1, min(spatial, round(math.sqrt(int(match.group(3)) / channels))))
+        return min(int(match.group(3)), spatial)
+    if match.group(5):
+        return max(1, min(spatial, round(math.sqrt(int(match.group(5)) / channels))))
     return 1
 
 
-def pool(feature_map: torch.Tensor, side: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C * side * side)."""
-    return F.adaptive_avg_pool2d(feature_map.float(), side).flatten(1)
+def pool(feature_map: torch.Tensor, side: int, pooling: str = "avg") -> torch.Tensor:
+    """(B, C, H, W) -> (B, C * side * side), by adaptive max pooling for ``max*`` settings, else average."""
+    adaptive = F.adaptive_max_pool2d if pooling.startswith("max") else F.adaptive_avg_pool2d
+    return adaptive(feature_map.float(), side).flatten(1)
 
 
 @torch.no_grad()
@@ -67,6 +70,6 @@ def extract_features(
             with autocast(device):
                 maps = backbone.forward_features(model_input(batch), taps)
             for tap, feature_map in maps.items():
-                parts[tap].append(pool(feature_map, sides[tap]).cpu())
+                parts[tap].append(pool(feature_map, sides[tap], pooling).cpu())
             progress.advance(bar, len(batch))
     return {tap: torch.cat(chunks) for tap, chunks in parts.items()}

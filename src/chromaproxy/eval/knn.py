@@ -45,8 +45,16 @@ def knn_predict(
 
 
 def _top_neighbours(similarity: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k by similarity, ties broken by the lower train index (a stable descending sort)."""
-    top, index = similarity.topk(k, dim=1)
+    """Top-k by similarity, ties broken by the lower train index (a stable descending sort).
+
+    ``topk`` picks arbitrarily among values tied at the cut, so rows where a tie crosses it (rare with real
+    features, common with repeated ones) are redone by a full stable sort."""
+    top, index = similarity.topk(k, dim=1)  # (m, k)
+    cut = top[:, -1:]
+    crossing = ((similarity == cut).sum(1) > (top == cut).sum(1)).nonzero().flatten()
+    if len(crossing):
+        index[crossing] = torch.sort(-similarity[crossing], dim=1, stable=True).indices[:, :k]
+        top[crossing] = similarity[crossing].gather(1, index[crossing])
     order = torch.argsort(index, dim=1)
     top, index = top.gather(1, order), index.gather(1, order)
     order = torch.argsort(-top, dim=1, stable=True)

@@ -1,8 +1,9 @@
 """Config sections of the evaluation protocols (``eval.*``, ``knn.*``, ``linear.*`` …).
 
 Kept free of torch so ``config.py`` can build the ``Config`` class from them without import cycles.
-Defaults follow REFERENCE.md: kNN as the peers (cosine, T = 0.07) and SSL++ (K = 10); conv-block and MLP
-probes as RotNet's CIFAR-10 evaluation (100 epochs, lr 0.1 x0.2 at 35/70/85).
+Defaults follow REFERENCE.md: kNN as the peers (cosine, T = 0.07, weighted headline) and SSL++ (K = 10);
+conv-block and MLP probes as RotNet's CIFAR-10 evaluation (100 epochs, lr 0.1 x0.2 at 35/70/85). The paper
+protocols are presets: configs/eval-sslpp-cifar10.yaml (SSL++ Table II) and configs/eval-rotnet-cifar10.yaml.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class EvalOptions:
 class KnnOptions:
     ks: list[int] = field(default_factory=lambda: [1, 3, 5, 10, 15, 20, 200])  # all from one neighbour search
     temperature: float = 0.07  # weighted vote exp(s / T)
-    pooling: str = "avg"  # avg | grid<k> | size<N>
+    pooling: str = "avg"  # avg | grid<k> | size<N> | maxgrid<k> | maxsize<N>
+    vote: Literal["weighted", "majority"] = "weighted"  # the headline vote; both are always reported
 
 
 @dataclass
@@ -46,7 +48,7 @@ class ScheduleOptions:
 class ProbeOptions(ScheduleOptions):
     """Shared by the linear and MLP probes (trained on cached pooled features)."""
 
-    pooling: str = "avg"  # avg | grid<k> | size<N> (AlexNet-style ~N features: size9000)
+    pooling: str = "avg"  # avg | grid<k> | size<N> | maxgrid<k> | maxsize<N> (AlexNet ~9,000: maxsize9000)
     batch_size: int = 256
 
 
@@ -59,6 +61,7 @@ class LinearOptions(ProbeOptions):
 class MlpOptions(ProbeOptions):
     layers: list[int] = field(default_factory=lambda: [1, 2, 3])  # fully connected layers (RotNet MultLayer, 200 units)
     hidden: int = 200
+    batchnorm: bool = False  # BN (no affine) on the input; the RotNet presets set it with pooling grid8 (flat map)
 
 
 @dataclass

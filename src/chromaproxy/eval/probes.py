@@ -25,10 +25,12 @@ def linear_head(dim: int, num_classes: int, batchnorm: bool) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(dim, num_classes))
 
 
-def mlp_head(dim: int, num_classes: int, layers: int, hidden: int = 200) -> nn.Module:
-    """RotNet's MultLayer classifier (Gidaris et al. 2018, CIFAR experiments): ``layers`` fully connected
-    layers, each hidden one Linear(→hidden, no bias) + BN + ReLU, the last Linear(→classes)."""
-    blocks: list[nn.Module] = []
+def mlp_head(dim: int, num_classes: int, layers: int, hidden: int = 200, batchnorm: bool = False) -> nn.Module:
+    """RotNet's MultLayer classifier (Gidaris et al. 2018, CIFAR experiments; SSL++ Table IV's 1FC/2FC/3FC):
+    ``layers`` fully connected layers, each hidden one Linear(→hidden, no bias) + BN + ReLU, the last
+    Linear(→classes). ``batchnorm`` first normalises the input (BN, no affine): on the flattened map
+    (192x8x8) the raw post-ReLU scales differ by orders of magnitude between taps and runs."""
+    blocks: list[nn.Module] = [nn.BatchNorm1d(dim, affine=False)] if batchnorm else []
     for _ in range(layers - 1):
         blocks += [nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
         dim = hidden

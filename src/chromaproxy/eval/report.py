@@ -1,7 +1,7 @@
 """``chromaproxy report``: side-by-side tables and depth curves ("task-specificity curves") of runs.
 
-Reads only ``<run>/eval/*.json``; every table cell is the protocol's headline record (kNN k = 10 weighted
-vote, as SSL++), and the manifest of every protocol is summarised under its table so a reader can tell
+Reads only ``<run>/eval/*.json``; every table cell is the protocol's headline record (the manifest's
+``headline``: kNN k = 10 with ``knn.vote``, majority in the SSL++ presets), and the manifest of every protocol is summarised under its table so a reader can tell
 exactly how each number was produced.
 """
 
@@ -52,7 +52,7 @@ def write_report(runs: list[Path], out: Path, visuals: bool = True, tap: str | N
 
 
 def _protocol_section(protocol: str, loaded: dict, out: Path) -> list[str]:
-    curves = {label: _curve(protocol, results[protocol]["results"]) for label, results in loaded.items() if protocol in results}
+    curves = {label: _curve(protocol, results[protocol]) for label, results in loaded.items() if protocol in results}
     taps = list(dict.fromkeys(tap for curve in curves.values() for tap in curve))
     lines = [f"## {protocol}\n", "| tap | " + " | ".join(curves) + " |", "|---|" + "---|" * len(curves)]
     for tap in taps:
@@ -81,13 +81,13 @@ def _visual_section(run: Path, label: str, results: dict, out: Path, tap: str | 
 def _best_tap(results: dict) -> str | None:
     if "knn" not in results:
         return None
-    curve = _curve("knn", results["knn"]["results"])
+    curve = _curve("knn", results["knn"])
     return max(curve, key=curve.get) if curve else None
 
 
-def _curve(protocol: str, records: list[dict]) -> dict:
+def _curve(protocol: str, content: dict) -> dict:
     """{tap: value} of the headline records, in depth order (the order the results list them)."""
-    return {r["tap"]: r["value"] for r in headline(protocol, records)}
+    return {r["tap"]: r["value"] for r in headline(protocol, content["results"], content["manifest"].get("headline"))}
 
 
 def _describe(head: dict) -> str:

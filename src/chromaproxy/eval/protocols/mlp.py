@@ -1,4 +1,5 @@
-"""MLP protocol: RotNet's 1-, 2- and 3-layer fully connected classifiers on pooled frozen features."""
+"""MLP protocol: RotNet's 1-, 2- and 3-layer fully connected classifiers on pooled frozen features; with
+``mlp.pooling=grid8`` they read the flattened 8x8 map (192x8x8 = 12,288 values at full width), as RotNet's."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def run(session: EvalSession, options) -> list[dict]:
     test = session.features("test", options.pooling)
     torch.manual_seed(session.cfg.seed)
     heads = {
-        f"{tap}/{layers}": mlp_head(feats.shape[1], len(session.classes), layers, options.hidden)
+        f"{tap}/{layers}": mlp_head(feats.shape[1], len(session.classes), layers, options.hidden, options.batchnorm)
         for tap, feats in train.items()
         for layers in options.layers
     }
@@ -24,5 +25,6 @@ def run(session: EvalSession, options) -> list[dict]:
     for name, head in heads.items():
         tap, layers = name.split("/")
         accuracy = head_accuracy(head, test[tap], session.test.labels)
-        records.append(record(tap, "mlp", "top1", accuracy, layers=int(layers), pooling=options.pooling))
+        records.append(record(tap, "mlp", "top1", accuracy, layers=int(layers), pooling=options.pooling,
+                              dim=train[tap].shape[1]))
     return records
