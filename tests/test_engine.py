@@ -93,7 +93,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cifar_root, t
     monkeypatch.setattr(SupervisedTask, "forward", poisoned)
     run = tmp_path / "run"
     trainer = _trainer(cifar_root, run, **{"train.checkpoint_every": 2, "train.log_every": 1})
-    with pytest.raises(TrainingDiverged, match="loss became nan between steps 5 and 5"):
+    with pytest.raises(TrainingDiverged, match="the supervised loss became nan at step 5"):
         trainer.fit()
     meta = read_meta(run / "checkpoints/last.safetensors")
     assert meta["step"] == 4

@@ -142,14 +142,25 @@ class Trainer:
         speed = window.throughput.rate() * self.dist.world_size
         means = window.means(self.dist)
         if not math.isfinite(means["loss"]):
-            raise TrainingDiverged(
-                f"loss became {means['loss']} between steps {self.step - window.steps + 1} and {self.step}; "
-                f"stopped, the last good checkpoint is kept in {checkpoint_dir(self.run)} "
-                "(lower train.lr or add train.warmup, then start a new run or resume=true)"
-            )
+            raise TrainingDiverged(self._divergence(means, window))
         log.write({"step": self.step, "epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **means, "img_per_s": speed})
         progress.show(means["loss"], speed)
         window.reset()
+
+    def _divergence(self, means: dict[str, float], window: "_Window") -> str:
+        """Which task's loss went non-finite, when, and the fix that fits: a loss that is already bad in
+        the first steps points at the inputs or the task's options, a later one at the learning rate."""
+        bad = [key.removesuffix("/loss") for key, value in means.items() if key.endswith("/loss") and not math.isfinite(value)]
+        first = self.step - window.steps + 1
+        where = f"step {first}" if first == self.step else f"steps {first}-{self.step}"
+        if first <= self.cfg.train.log_every:
+            advice = f"it failed from the start, so check the data and the {', '.join(bad)} options before the learning rate"
+        else:
+            advice = f"lower train.lr (now {self.cfg.train.lr:g}) or raise train.warmup (now {self.cfg.train.warmup:g})"
+        return (
+            f"the {', '.join(bad) or 'total'} loss became {means['loss']} at {where}; stopped, the last good "
+            f"checkpoint is kept in {checkpoint_dir(self.run)} ({advice}, then start a new run or resume=true)"
+        )
 
     def _end_epoch(self, epoch: int, window: "_Window", log: MetricsLog, progress: TrainProgress) -> None:
         summary = f"epoch {epoch + 1}/{self.epochs} step {self.step}  " + _format(window.means(self.dist), "train")
@@ -260,7 +271,12 @@ class Trainer:
 
 
 class _Window:
-    """Running sums of step outputs, kept as tensors so the device is not synchronised every step."""
+    """Running sums of step outputs, kept as tensors so the device is not synchronised every step.
+
+    A NaN metric (e.g. a labeled task's accuracy on a batch with no labeled image) means "not measured
+    this step": it adds nothing and is not counted, and a metric never measured in the window is not
+    logged. The loss is never skipped: a non-finite loss must stop the run.
+    """
 
     def __init__(self) -> None:
         self.throughput = Throughput()
@@ -268,23 +284,30 @@ class _Window:
 
     def reset(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, torch.Tensor] = {}
         self.count = 0
         self.steps = 0
 
     def add(self, outputs: dict[str, torch.Tensor], size: int) -> None:
         for key, value in outputs.items():
-            self.sums[key] = self.sums.get(key, 0) + value.detach() * size
+            value = value.detach().float()
+            if key.endswith("loss"):
+                measured = torch.ones_like(value)
+            else:
+                measured, value = (~value.isnan()).float(), torch.nan_to_num(value, nan=0.0)
+            self.sums[key] = self.sums.get(key, 0) + value * size
+            self.counts[key] = self.counts.get(key, 0) + measured * size
         self.count += size
         self.steps += 1
         self.throughput.add(size)
 
     def means(self, dist: Dist) -> dict[str, float]:
-        """Means over every rank's images: one all-reduce of the stacked sums and the count."""
+        """Means over every rank's measured images: one all-reduce of the stacked sums and counts."""
         keys = list(self.sums)
-        count = torch.tensor(float(self.count), device=self.sums[keys[0]].device)
-        totals = torch.stack([self.sums[k].float() for k in keys] + [count])  # (K + 1,)
+        totals = torch.stack([self.sums[k] for k in keys] + [self.counts[k] for k in keys])  # (2K,)
         totals = distributed.all_reduce_sum(totals, dist)
-        return {key: (totals[i] / totals[-1]).item() for i, key in enumerate(keys)}
+        sums, counts = totals[: len(keys)], totals[len(keys) :]
+        return {key: (sums[i] / counts[i]).item() for i, key in enumerate(keys) if counts[i] > 0}
 
 
 def _rng_prefix(rank: int) -> str:

@@ -37,11 +37,17 @@ class SupervisedTask(Task):
         return rgb, labels
 
     def forward(self, features: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """In a mixed run a batch may hold no labeled image: the loss is then exactly 0 with a zero
+        gradient (a mean over no element would be NaN), and ``acc`` is NaN, which the trainer's metric
+        log skips (not logged as 0)."""
         logits = self.head(features[self.taps[0]])  # (B, num_classes)
-        loss = F.cross_entropy(
-            logits.float(), labels, ignore_index=UNLABELED, label_smoothing=self.options.label_smoothing
-        )
+        per_image = F.cross_entropy(
+            logits.float(), labels, ignore_index=UNLABELED, label_smoothing=self.options.label_smoothing,
+            reduction="none",
+        )  # (B,), 0 where unlabeled
         labeled = labels != UNLABELED
-        correct = (logits.argmax(1) == labels) & labeled
-        accuracy = correct.sum() / labeled.sum().clamp(min=1)
+        count = labeled.sum()
+        loss = per_image.sum() / count.clamp(min=1)
+        correct = ((logits.argmax(1) == labels) & labeled).sum()
+        accuracy = torch.where(count > 0, correct / count.clamp(min=1), torch.nan)
         return {"loss": loss, "acc": accuracy.detach()}
