@@ -83,3 +83,9 @@ def test_every_key_is_listed_once():
     keys = all_keys()
     assert len(keys) == len(set(keys))
     assert {"data.name", "model.input", "train.max_steps", "supervised.label_smoothing", "seed"} <= set(keys)
+
+
+def test_exponent_without_a_dot_is_a_float():
+    """YAML 1.1 reads 5e-4 as a string; the paper's weight decay must still be typeable as written."""
+    cfg = load_config(None, ["train.weight_decay=5e-4", "train.lr=1E-2"])
+    assert cfg.train.weight_decay == 5e-4 and cfg.train.lr == 0.01

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -305,6 +306,9 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     return _coerce_scalar(value, hint, key, source)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce_scalar(value: Any, hint: Any, key: str, source: str) -> Any:
     if hint is bool and isinstance(value, bool):
         return value
@@ -312,6 +316,8 @@ def _coerce_scalar(value: Any, hint: Any, key: str, source: str) -> Any:
         return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads 5e-4 (no dot) as a string
     if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     raise _type_error(key, value, hint, source)
