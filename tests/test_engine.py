@@ -19,6 +19,7 @@ from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.network import load_weights
 from chromaproxy.engine.trainer import Trainer, TrainingDiverged
 from chromaproxy.errors import UserError
+from chromaproxy.tasks import TASKS
 from chromaproxy.tasks.supervised import SupervisedTask
 from conftest import REPO, tiny_overrides
 
@@ -152,10 +153,11 @@ def test_multi_task_run_logs_each_task(cifar_root, tmp_path):
     assert record["loss"] == pytest.approx(record["rotation/loss"] + 0.5 * record["colorization/loss"], rel=1e-5)
 
 
-@pytest.mark.parametrize("task", ["flips", "aet", "context", "relpos"])
-def test_each_proxy_task_trains_in_the_engine(cifar_root, tmp_path, task):
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_each_task_trains_in_the_engine(cifar_root, tmp_path, task):
     run = tmp_path / "run"
-    _trainer(cifar_root, run, **{"tasks": f"[{task}]", "train.max_steps": 2, "train.log_every": 1}).fit()
+    overrides = {"tasks": f"[{task}]", "model.input": TASKS[task].inputs[0], "train.max_steps": 2, "train.log_every": 1}
+    _trainer(cifar_root, run, **overrides).fit()
     records = [r for r in _records(run) if "split" not in r]
     assert len(records) == 2 and f"{task}/loss" in records[0]
     assert read_meta(run / "checkpoints/last.safetensors")["tasks"] == [task]

@@ -93,6 +93,15 @@ _BASE_FIELDS: list[tuple[str, Any, Any]] = [
     ("train", TrainConfig, field(default_factory=TrainConfig)),
 ]
 
+def _check_section_names() -> None:
+    """A task or protocol named like a config section (or like each other) would shadow its keys."""
+    names = [name for name, *_ in _BASE_FIELDS] + list(TASKS) + list(PROTOCOL_OPTIONS)
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise ImportError(f"task or protocol name {clashes[0]!r} is already a config section; rename it in its registry")
+
+
+_check_section_names()
 Config = dataclasses.make_dataclass(
     "Config",
     _BASE_FIELDS
