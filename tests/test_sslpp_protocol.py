@@ -151,3 +151,11 @@ def test_cluster_accuracy_conventions_against_brute_force():
     value, convention = cluster_accuracy(over, labels, 12, 4)
     assert convention == "many-to-one" and value == pytest.approx(majority / 60)
     assert value >= hungarian_accuracy(over, labels)
+
+
+def test_alexnet_linear_preset_max_pools_to_about_9000():
+    cfg = _eval_preset("eval-alexnet-linear-cifar10.yaml")
+    assert cfg.linear.pooling == "maxsize9000" and cfg.eval.protocols == ["linear"]
+    for channels in (96, 256, 384):
+        side = grid_side(cfg.linear.pooling, channels, 32)
+        assert abs(channels * side * side - 9000) / 9000 < 0.2
