@@ -159,3 +159,15 @@ def test_alexnet_linear_preset_max_pools_to_about_9000():
     for channels in (96, 256, 384):
         side = grid_side(cfg.linear.pooling, channels, 32)
         assert abs(channels * side * side - 9000) / 9000 < 0.2
+
+
+def test_faiss_search_gives_the_torch_predictions():
+    pytest.importorskip("faiss")
+    generator = torch.Generator().manual_seed(3)
+    train = torch.randn(3000, 24, generator=generator).relu()
+    train[100:110] = train[0]  # exact ties, at and inside the cut
+    labels = torch.randint(0, 5, (3000,), generator=generator)
+    test = torch.cat([train[:4], torch.randn(200, 24, generator=generator).relu()])
+    ks = [1, 3, 5, 10, 15, 20, 200]
+    ours, reference = (knn_predict(train, labels, test, ks, chunk=64, backend=b) for b in ("faiss", "torch"))
+    assert all(torch.equal(ours[key], reference[key]) for key in reference)

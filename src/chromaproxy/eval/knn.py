@@ -5,12 +5,24 @@ matmul, of which only the top max(k) are kept, so 50k x 10k never materialises a
 ``weighted`` sums exp(s / T) over the neighbours (T = 0.07, as the peers' kNN monitors); ``majority``
 counts them. Ties go to the smallest class index. Neighbour ranking is by descending similarity, ties by
 ascending train index, which is what scikit-learn's brute-force search returns for equal distances.
+
+Where faiss-cpu is installed, float32 features are searched by its exact inner-product index (IndexFlatIP),
+which measured faster than torch's matmul alone on CPU-2 (benchmarks/RESULTS.md); rows with a tie among the
+neighbours are redone by the torch path, so the ranking rule holds. faiss's inner products may differ from
+torch's in the last bit, so a near-tie can rank differently between the two; float64 always uses torch.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from chromaproxy.errors import UserError
+
+try:
+    import faiss
+except ImportError:  # optional (the dev extras install it)
+    faiss = None
 
 VOTES = ("weighted", "majority")
 
@@ -22,19 +34,27 @@ def knn_predict(
     ks: list[int],
     temperature: float = 0.07,
     chunk: int = 1024,
+    backend: str = "auto",
 ) -> dict[tuple[int, str], torch.Tensor]:
     """Predicted labels for every (k, vote) pair.
 
     train_features (N, D), train_labels (N,) int64 in [0, C), test_features (M, D); returns
-    {(k, vote): (M,) int64}.
+    {(k, vote): (M,) int64}. ``backend``: auto (faiss for float32 when installed), torch or faiss.
     """
     ks = sorted(set(min(k, len(train_features)) for k in ks))
     num_classes = int(train_labels.max()) + 1
     train = F.normalize(_floating(train_features), dim=1)
     predictions: dict[tuple[int, str], list[torch.Tensor]] = {(k, v): [] for k in ks for v in VOTES}
+    use_faiss = _use_faiss(backend, train)
+    if use_faiss:  # one search over every query: faiss chunks internally, faster than our chunks
+        test = F.normalize(_floating(test_features), dim=1)
+        ranked = _faiss_neighbours(_faiss_index(train), train, test, ks[-1])  # (M, max k) each
     for start in range(0, len(test_features), chunk):
-        test = F.normalize(_floating(test_features[start : start + chunk]), dim=1)
-        similarity, neighbours = _top_neighbours(test @ train.T, ks[-1])  # (m, max k) each
+        if use_faiss:
+            similarity, neighbours = (part[start : start + chunk] for part in ranked)
+        else:
+            test = F.normalize(_floating(test_features[start : start + chunk]), dim=1)
+            similarity, neighbours = _top_neighbours(test @ train.T, ks[-1])  # (m, max k) each
         for key, predicted in vote_predictions(similarity, train_labels[neighbours], ks, num_classes, temperature).items():
             predictions[key].append(predicted)
     return {key: torch.cat(parts) for key, parts in predictions.items()}
@@ -79,6 +99,29 @@ def _top_neighbours(similarity: torch.Tensor, k: int) -> tuple[torch.Tensor, tor
         by_value = torch.sort(-values, dim=1, stable=True).indices[:, :extra]
         top[tied], index[tied] = values.gather(1, by_value), candidates.gather(1, by_value)
     return top[:, :k], index[:, :k]
+
+
+def _use_faiss(backend: str, train: torch.Tensor) -> bool:
+    if backend == "faiss" and faiss is None:
+        raise UserError("knn backend faiss needs faiss-cpu: pip install faiss-cpu")
+    return faiss is not None and train.dtype == torch.float32 and backend != "torch"
+
+
+def _faiss_index(train: torch.Tensor):
+    index = faiss.IndexFlatIP(train.shape[1])
+    index.add(train.contiguous().numpy())
+    return index
+
+
+def _faiss_neighbours(index, train: torch.Tensor, test: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """faiss's top k + 1 (to see a tie at the cut); rows with any tie are redone by ``_top_neighbours``."""
+    top, found = index.search(test.contiguous().numpy(), min(k + 1, len(train)))
+    top, found = torch.from_numpy(top), torch.from_numpy(found).long()  # (m, k + 1), descending
+    tied = (top[:, 1:] == top[:, :-1]).any(dim=1).nonzero().flatten()
+    top, found = top[:, :k].clone(), found[:, :k].clone()
+    if len(tied):
+        top[tied], found[tied] = _top_neighbours(test[tied] @ train.T, k)
+    return top, found
 
 
 def _floating(features: torch.Tensor) -> torch.Tensor:
