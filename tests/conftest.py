@@ -32,7 +32,7 @@ def one_thread():
 
 def data_root() -> Path:
     """$CHROMAPROXY_DATA if set, else ../shared/data beside the checkout."""
-    return Path(os.environ.get("CHROMAPROXY_DATA", REPO.parent / "shared" / "data"))
+    return Path(os.environ.get("CHROMAPROXY_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import tarfile
 from dataclasses import replace
@@ -14,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import data_root
 from chromaproxy.data.cifar import CIFAR10, download_and_extract, extract_safely, load_cifar
 from chromaproxy.data.sources import inspect, load_source, resolve_root
 from chromaproxy.data.types import DatasetSplits
 from chromaproxy.errors import UserError
 
-DATA = Path(os.environ.get("CHROMAPROXY_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA = data_root()
 
 
 @pytest.fixture(scope="module")

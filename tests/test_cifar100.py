@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import tarfile
 from dataclasses import replace
@@ -14,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import data_root
 from chromaproxy.data.cifar import CIFAR100, CIFAR100_20, load_cifar
 from chromaproxy.data.sources import CIFAR100_EXPECTED, inspect, load_source
 from chromaproxy.errors import UserError
 
-DATA = Path(os.environ.get("CHROMAPROXY_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA = data_root()
 SUBSET = DATA / "cifar100_subset"
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import data_root
 from chromaproxy.data.unpickle import safe_load
 from chromaproxy.errors import UserError
 
-DATA = Path(os.environ.get("CHROMAPROXY_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA = data_root()
 
 
 class _Payload:

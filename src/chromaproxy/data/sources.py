@@ -83,7 +83,7 @@ def _svhn(options: SourceOptions) -> DatasetSplits:
 def _own_folder(options: SourceOptions) -> Path | None:
     """``data.path`` for a standard dataset: the folder holding its files under any name (a copy kept
     outside ``data.root``, such as ../shared/data/cifar100_subset), instead of ``<root>/<name>/``."""
-    return Path(options.path).expanduser() if options.path else None
+    return Path(options.path).expanduser().resolve() if options.path else None
 
 
 def _folder(options: SourceOptions) -> DatasetSplits:
@@ -117,8 +117,10 @@ SOURCES: dict[str, Source] = {
 
 
 def resolve_root(root: str | None) -> Path:
-    """``data.root``, else ``$CHROMAPROXY_DATA``, else ``~/.cache/chromaproxy`` (``~`` expanded)."""
-    return Path(root or os.environ.get("CHROMAPROXY_DATA") or DEFAULT_ROOT).expanduser()
+    """``data.root``, else ``$CHROMAPROXY_DATA``, else ``~/.cache/chromaproxy``, as an absolute path
+    (``~`` expanded): a relative one would change meaning with the working directory, and links made to
+    it elsewhere would dangle."""
+    return Path(root or os.environ.get("CHROMAPROXY_DATA") or DEFAULT_ROOT).expanduser().resolve()
 
 
 def load_source(
