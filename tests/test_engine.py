@@ -125,7 +125,7 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
 
 def test_checkpoint_of_another_model_is_refused(cifar_root, tmp_path):
     small = _trainer(cifar_root, tmp_path / "a")
-    small._save_last(epoch_end=True)
+    small._save_last()
     wide = _trainer(cifar_root, tmp_path / "b", **{"model.width": 0.25})
     path = tmp_path / "a/checkpoints/last.safetensors"
     with pytest.raises(UserError, match="does not fit this model"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -82,24 +83,49 @@ def pretrain(
 
 
 def _train(cfg: Any, dist: Dist) -> None:
-    """Rank 0 opens the run directory and tells the others its name; every rank then trains."""
+    """Rank 0 opens the run directory and tells the others its name; every rank then trains.
+
+    A failure before the first step removes the folder this command created, so nothing is left that
+    neither a new run nor a resume would accept; a stop by signal keeps its checkpoint and says how to go on.
+    """
     from chromaproxy.engine import distributed
-    from chromaproxy.engine.run_dir import open_run_dir
+    from chromaproxy.engine.run_dir import plan_run_dir, start_run_dir
+    from chromaproxy.engine.stopping import StopRequested
     from chromaproxy.engine.trainer import Trainer
 
     device = distributed.setup(dist, cfg.device)
-    run = Path(distributed.broadcast_text(str(open_run_dir(cfg)) if dist.main else None, dist, device))
+    run, note, created = None, None, False
+    if dist.main:
+        run, note = plan_run_dir(cfg)
+        created = not run.exists()
+        start_run_dir(cfg, run)
+    run = Path(distributed.broadcast_text(str(run) if dist.main else None, dist, device))
+    cfg.resume = cfg.resume and (run / "checkpoints" / "last.safetensors").is_file()  # as rank 0 decided
     if dist.main:
         ranks = f" ({dist.world_size} processes, {dist.local_batch(cfg.train.batch_size)} images each per step)"
         err_console.print(f"run directory: [bold]{run}[/bold]" + (ranks if dist.enabled else ""))
+        if note:
+            err_console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
     resume = f"chromaproxy pretrain {run}/config.yaml resume=true"
     if dist.enabled:
         resume = f"torchrun --nproc_per_node={dist.world_size} -m {resume}"
     distributed.stop_with_the_job(dist)
     try:
-        test = Trainer(cfg, run, err_console, dist).fit()
+        trainer = Trainer(cfg, run, err_console, dist)
+    except (UserError, KeyboardInterrupt) as err:
+        if created and dist.main:
+            shutil.rmtree(run, ignore_errors=True)
+        if isinstance(err, UserError):
+            raise
+        raise UserError("interrupted while the run was being prepared, before any training; start it again") from None
+    try:
+        test = trainer.fit()
+    except StopRequested as stop:
+        if dist.main:
+            err_console.print(f"stopped by {stop}; the checkpoint is written. Continue with: {resume}", soft_wrap=True)
+        raise typer.Exit(stop.exit_status) from None
     except KeyboardInterrupt:
-        raise UserError(f"interrupted; continue with: {resume}") from None
+        raise UserError(f"interrupted before the step ended; the last checkpoint is kept. Continue with: {resume}") from None
     except RuntimeError as err:
         if not distributed.lost_peer(err, dist):
             raise

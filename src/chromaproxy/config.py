@@ -17,12 +17,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 
 from chromaproxy.errors import UserError
 from chromaproxy.eval.options import PROTOCOL_OPTIONS
+from chromaproxy.models import check_backbone_name
+from chromaproxy.ranges import Fraction, Milestone, Momentum, NonNegative, Positive, Range, bounds
 from chromaproxy.tasks import TASKS
 
 
@@ -31,62 +33,63 @@ class DataConfig:
     name: str = "cifar10"  # cifar10 | cifar100 | cifar100-20 | stl10 | svhn | folder (chromaproxy data info NAME)
     root: str | None = None  # parent of the standard datasets; default $CHROMAPROXY_DATA, else ~/.cache/chromaproxy
     path: str | None = None  # the image folder (name=folder); for a standard dataset, its folder instead of <root>/<name>
-    limit: int | None = None  # use only the first N training images (quick runs)
+    limit: Positive[int] | None = None  # use only the first N training images (quick runs)
     unlabeled: bool = False  # pretrain on the dataset's unlabeled split (STL-10's 100k, memory-mapped) instead of train
-    image_size: int = 32  # side of the square images the backbone sees (folder images are resized to it; STL-10: 96)
-    labels_per_class: int | None = None  # keep labels for only this many images per class (seeded, stratified)
-    val_size: int = 0  # training images held out for validation (stratified); enables best.* checkpoints
+    image_size: Positive[int] = 32  # side of the square images the backbone sees (folder images are resized to it; STL-10: 96)
+    labels_per_class: Positive[int] | None = None  # keep labels for only this many images per class (seeded, stratified)
+    val_size: NonNegative[int] = 0  # training images held out for validation (stratified); enables best.* checkpoints
     skip_bad: bool = False  # skip (and count) unreadable files in a folder instead of stopping
     download: bool = True  # download a missing standard dataset (md5-checked) when the network allows
 
 
 @dataclass
 class AugmentConfig:
-    crop_padding: int = 4  # random crop with this much padding (0 = off)
+    crop_padding: NonNegative[int] = 4  # random crop with this much padding (0 = off)
     padding_mode: Literal["auto", "zeros", "reflect"] = "auto"  # auto: reflect for colour-target tasks, else zeros
     hflip: bool = True  # random horizontal flip
-    color_jitter: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # brightness, contrast, saturation, hue
-    color_jitter_p: float = 0.8  # probability that an image is jittered
-    grayscale_p: float = 0.0  # probability that an image is turned gray
+    color_jitter: list[NonNegative[float]] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # brightness, contrast, saturation, hue
+    color_jitter_p: Fraction[float] = 0.8  # probability that an image is jittered
+    grayscale_p: Fraction[float] = 0.0  # probability that an image is turned gray
 
 
 @dataclass
 class ModelConfig:
     name: str = "nin"  # backbone: nin | convnet13 | resnet18/34/50[_imagenet] | wrn28_2 | wrn28_10 | vgg16_bn | alexnet[_imagenet]
-    width: float = 1.0  # channel multiplier (NIN 0.5 = 96 channels)
-    blocks: int = 4  # NIN blocks (3, 4 or 5)
+    width: Positive[float] = 1.0  # channel multiplier (NIN 0.5 = 96 channels)
+    blocks: Annotated[int, Range(3, 5)] = 4  # NIN blocks (3, 4 or 5)
     input: Literal["rgb", "L", "sobel"] = "rgb"  # what the backbone sees; saved with the run
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 200  # length of the run in epochs
-    max_steps: int | None = None  # length in optimizer steps; wins over epochs when set
-    batch_size: int = 128  # global batch size
-    lr: float = 0.1  # base learning rate
+    epochs: Positive[int] = 200  # length of the run in epochs
+    max_steps: Positive[int] | None = None  # length in optimizer steps; wins over epochs when set
+    batch_size: Positive[int] = 128  # global batch size
+    lr: Positive[float] = 0.1  # base learning rate
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    momentum: float = 0.9  # SGD momentum
+    momentum: Momentum[float] = 0.9  # SGD momentum
     nesterov: bool = True  # SGD Nesterov momentum
-    weight_decay: float = 5e-4
+    weight_decay: NonNegative[float] = 5e-4
     bn_weight_decay: bool = False  # also decay BatchNorm parameters and biases (RotNet, AET decay every parameter)
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW betas
+    betas: list[Momentum[float]] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW betas
     schedule: Literal["multistep", "cosine", "constant"] = "multistep"
-    milestones: list[float] = field(default_factory=lambda: [0.3, 0.6, 0.8])  # multistep: fractions of the run
-    gamma: float = 0.2  # multistep: lr factor at each milestone
-    warmup: float = 0.0  # fraction of the run with linear lr warm-up from 0
-    checkpoint_every: int = 0  # write checkpoints/last.* every N steps (0 = at the end of every epoch)
-    log_every: int = 20  # steps between metrics.jsonl records
+    milestones: list[Milestone[float]] = field(default_factory=lambda: [0.3, 0.6, 0.8])  # multistep: fractions of the run
+    gamma: Positive[float] = 0.2  # multistep: lr factor at each milestone
+    warmup: Momentum[float] = 0.0  # fraction of the run with linear lr warm-up from 0
+    checkpoint_every: NonNegative[int] = 0  # write checkpoints/last.* every N steps (0 = at the end of every epoch)
+    checkpoint_minutes: NonNegative[float] = 5.0  # also write checkpoints/last.* when this much time passed (0 = off)
+    log_every: Positive[int] = 20  # steps between metrics.jsonl records
     tensorboard: bool = False  # also log to TensorBoard (runs/<name>/tensorboard)
 
 
 _BASE_FIELDS: list[tuple[str, Any, Any]] = [
-    ("seed", int, field(default=0)),  # seeds weights, augmentation, data order and splits
+    ("seed", NonNegative[int], field(default=0)),  # seeds weights, augmentation, data order and splits
     ("device", str, field(default="auto")),  # auto (cuda when present), cpu, cuda, cuda:1 …
     ("out", str | None, field(default=None)),  # run directory; default runs/<preset>-<time>
     ("resume", bool, field(default=False)),  # continue the run in `out` from checkpoints/last
     ("preset", str, field(default="")),  # name of the preset the run came from (set from the file name)
     ("tasks", list[str], field(default_factory=lambda: ["supervised"])),  # tasks trained together
-    ("task_weights", list[float], field(default_factory=lambda: [1.0])),  # loss weight per task
+    ("task_weights", list[NonNegative[float]], field(default_factory=lambda: [1.0])),  # loss weight per task
     ("data", DataConfig, field(default_factory=DataConfig)),
     ("augment", AugmentConfig, field(default_factory=AugmentConfig)),
     ("model", ModelConfig, field(default_factory=ModelConfig)),
@@ -187,6 +190,7 @@ def validate(cfg: Any) -> None:
         raise UserError(f"unknown task '{unknown[0]}' in tasks; available: {', '.join(TASKS)}")
     if not cfg.tasks:
         raise UserError("tasks is empty; name at least one, e.g. tasks=[supervised]")
+    check_backbone_name(cfg.model.name)
     for name in cfg.tasks:
         if cfg.model.input not in TASKS[name].inputs:
             accepted = ", ".join(f"model.input={kind}" for kind in TASKS[name].inputs)
@@ -195,14 +199,8 @@ def validate(cfg: Any) -> None:
         raise UserError(
             f"task_weights has {len(cfg.task_weights)} values for {len(cfg.tasks)} tasks; give one weight per task"
         )
-    if cfg.train.batch_size <= 0 or cfg.train.epochs <= 0:
-        raise UserError("train.batch_size and train.epochs must be positive")
-    if cfg.train.max_steps is not None and cfg.train.max_steps <= 0:
-        raise UserError("train.max_steps must be positive (or null to train for train.epochs)")
     if len(cfg.augment.color_jitter) != 4:
         raise UserError("augment.color_jitter needs 4 values: [brightness, contrast, saturation, hue]")
-    if any(not 0 < m < 1 for m in cfg.train.milestones):
-        raise UserError("train.milestones are fractions of the run, each between 0 and 1 (e.g. [0.3,0.6,0.8])")
     if cfg.data.name == "folder" and not cfg.data.path:
         raise UserError("data.name=folder needs data.path=DIR (a folder of images)")
 
@@ -252,7 +250,7 @@ def _locate(cfg: Any, key: str) -> tuple[Any, str, Any]:
     owner = cfg
     parts = key.split(".")
     for depth, part in enumerate(parts):
-        hints = typing.get_type_hints(type(owner))
+        hints = typing.get_type_hints(type(owner), include_extras=True)
         if part not in hints:
             raise UserError(_unknown_key_message(key, cfg))
         if depth == len(parts) - 1:
@@ -289,8 +287,15 @@ def _is_union(hint: Any) -> bool:
 
 
 def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
-    """Return ``value`` converted to ``hint`` or raise a one-line error naming key, value and type."""
+    """Return ``value`` converted to ``hint`` or raise a one-line error naming key, value and type (or range)."""
     origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        value = _coerce(value, typing.get_args(hint)[0], key, source)
+        declared = bounds(hint)
+        if declared is not None and not declared.admits(value):
+            integer = isinstance(value, int)
+            raise OutOfRange(f"{key}={value!r} from {source} is out of range: it must be {declared.describe(integer)}")
+        return value
     if _is_union(hint):
         args = typing.get_args(hint)
         if value is None and type(None) in args:
@@ -298,6 +303,8 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         for arg in (a for a in args if a is not type(None)):
             try:
                 return _coerce(value, arg, key, source)
+            except OutOfRange:
+                raise
             except UserError:
                 continue
         raise _type_error(key, value, hint, source)
@@ -309,10 +316,14 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     if origin is list:
         items = value if isinstance(value, (list, tuple)) else [value]
         (item_hint,) = typing.get_args(hint)
-        return [_coerce(v, item_hint, key, source) for v in items]
+        return [_coerce(v, item_hint, f"{key}[{i}]", source) for i, v in enumerate(items)]
     if dataclasses.is_dataclass(hint):
         raise UserError(f"{key} is a section; set its keys, e.g. {key}.{dataclasses.fields(hint)[0].name}=...")
     return _coerce_scalar(value, hint, key, source)
+
+
+class OutOfRange(UserError):
+    """A number of the right type outside its key's declared range."""
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")

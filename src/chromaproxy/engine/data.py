@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class TrainingData:
     val: ImageSet | None
     test: ImageSet | None
     classes: list[str]
+    warnings: list[str] = field(default_factory=list)  # printed by the trainer before it starts
 
     def pool(self, labeled_only: bool) -> torch.Tensor:
         """Indices of the training images a run draws batches from."""
@@ -41,6 +42,12 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingD
         skip_bad=data.skip_bad, download=data.download, progress=progress,
     )
     full = _training_split(source, cfg)
+    warnings = []
+    if data.limit is not None and data.limit > len(full):
+        warnings.append(
+            f"data.limit={data.limit} is more than the {len(full)} training images of data.name={data.name}; "
+            f"all {len(full)} are used"
+        )
     if data.limit is not None and data.limit < len(full):
         full = full.subset(torch.arange(data.limit))
     train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
@@ -52,7 +59,7 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingD
     if run is not None:
         _save_splits(run, train_index[labeled] if labeled is not None else None, val_index)
     val = full.subset(val_index) if len(val_index) else None
-    return TrainingData(train=train, val=val, test=source.test, classes=full.classes)
+    return TrainingData(train=train, val=val, test=source.test, classes=full.classes, warnings=warnings)
 
 
 def _training_split(source: DatasetSplits, cfg: Any) -> ImageSet:

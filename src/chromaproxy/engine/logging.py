@@ -14,7 +14,8 @@ from chromaproxy.errors import UserError
 
 
 class MetricsLog:
-    """Appends one JSON record per line; on resume drops records the restored checkpoint had not seen.
+    """Appends one JSON record per line; on resume drops records the restored checkpoint had not seen, on a
+    fresh start every old record.
 
     ``enabled=False`` (every DDP rank but 0) writes nothing."""
 
@@ -22,8 +23,9 @@ class MetricsLog:
         self.path = run / "metrics.jsonl"
         self.enabled = enabled
         self.writer = _tensorboard_writer(run / "tensorboard") if tensorboard and enabled else None
-        if enabled and resume_step is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
+        if enabled and self.path.exists():  # a fresh start in a reused folder keeps nothing of the run that failed
+            kept = [line for line in self.path.read_text().splitlines()
+                    if resume_step is not None and json.loads(line)["step"] <= resume_step]
             self.path.write_text("".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:

@@ -20,25 +20,49 @@ def checkpoint_dir(run: Path) -> Path:
 
 
 def open_run_dir(cfg: Any) -> Path:
-    """Create ``cfg.out`` for a new run, or check that it can be resumed; returns its path."""
-    if cfg.out is None:
-        cfg.out = f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = Path(cfg.out)
-    if cfg.resume:
-        _check_resumable(run, cfg)
-        return run
-    if run.exists() and any(run.iterdir()):
-        raise UserError(
-            f"{run} already exists; add resume=true to continue it, or choose another out=DIR (runs are never overwritten)"
-        )
-    checkpoint_dir(run).mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run / "config.yaml")
+    """``plan_run_dir`` then ``start_run_dir``: the run directory, ready for a ``Trainer``."""
+    run, _ = plan_run_dir(cfg)
+    start_run_dir(cfg, run)
     return run
 
 
+def plan_run_dir(cfg: Any) -> tuple[Path, str | None]:
+    """Where the run goes (``cfg.out``), checked but not yet written, and a note when a folder is taken over.
+
+    A folder without ``checkpoints/last.safetensors`` never trained (it failed or was killed before its first
+    checkpoint), so it counts as not started: a new run reuses it, and ``resume=true`` starts it from step 0
+    instead of refusing. Either way one command always works, and no folder becomes a dead end.
+    """
+    if cfg.out is None:
+        cfg.out = f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = Path(cfg.out)
+    if (checkpoint_dir(run) / "last.safetensors").is_file():
+        if not cfg.resume:
+            raise UserError(
+                f"{run} already exists; add resume=true to continue it, or choose another out=DIR (runs are never overwritten)"
+            )
+        _check_resumable(run, cfg)
+        return run, None
+    if run.exists() and any(run.iterdir()) and not (run / "config.yaml").is_file():
+        raise UserError(f"{run} exists and is not a run directory (no config.yaml); choose another out=DIR")
+    if cfg.resume and not run.exists():
+        raise UserError(f"nothing to resume: {run} does not exist (check the path, or drop resume=true to start a new run)")
+    note = None
+    if run.exists() and any(run.iterdir()):
+        note = f"{run} holds no checkpoint yet (its run stopped before the first one): starting it from step 0"
+    cfg.resume = False
+    return run, note
+
+
+def start_run_dir(cfg: Any, run: Path) -> None:
+    """Write the run's config and its checkpoints folder (a resumed run keeps its own)."""
+    if cfg.resume:
+        return
+    checkpoint_dir(run).mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run / "config.yaml")
+
+
 def _check_resumable(run: Path, cfg: Any) -> None:
-    if not (checkpoint_dir(run) / "last.safetensors").is_file():
-        raise UserError(f"nothing to resume in {run}: no checkpoints/last.safetensors yet (drop resume=true to start afresh)")
     saved = _flatten(yaml.safe_load((run / "config.yaml").read_text()))
     now = _flatten(to_dict(cfg))
     changed = sorted(k for k in saved.keys() | now.keys() if k not in _RESUME_FREE and saved.get(k) != now.get(k))

@@ -32,6 +32,7 @@ from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
 from chromaproxy.engine.network import Network, check_model, load_weights, model_description
 from chromaproxy.engine.optim import build_optimizer, lr_at, set_lr
 from chromaproxy.engine.run_dir import checkpoint_dir
+from chromaproxy.engine.stopping import Stopper, StopRequested
 from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.errors import UserError
 
@@ -51,6 +52,8 @@ class Trainer:
         writes = run if self.dist.main else None
         torch.manual_seed(cfg.seed)
         self.data = prepare_data(cfg, writes, progress=self.dist.main)
+        for warning in self.data.warnings if self.dist.main else []:
+            self.console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
         self.network = Network(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
         self.network.to(memory_format=memory_format(self.device))
         unused = self.network.deepest_used_tap() < len(self.network.backbone.feature_info) - 1
@@ -91,7 +94,10 @@ class Trainer:
         main = self.dist.main
         log = MetricsLog(self.run, self.step if self.cfg.resume else None, self.cfg.train.tensorboard, enabled=main)
         try:
-            with TrainProgress(self.console, self.total_steps, self.step, enabled=main) as progress:
+            with (
+                Stopper(self.dist, self.device, self.cfg.train.checkpoint_minutes) as self.stopper,
+                TrainProgress(self.console, self.total_steps, self.step, enabled=main) as progress,
+            ):
                 while self.step < self.total_steps:
                     self._train_epoch(log, progress)
             test = self.evaluate(self._test_split()) if self.data.test is not None else {}
@@ -111,11 +117,15 @@ class Trainer:
             whole_epoch.add(outputs, len(index))
             self.step += 1
             progress.advance(self.step, epoch, self.epochs)
-            at_checkpoint = self._checkpoint_due(epoch_end=self.step % steps == 0)
+            stop, timed = self.stopper.poll(self.step)
+            at_checkpoint = self._checkpoint_due(epoch_end=self.step % steps == 0) or timed or stop is not None
             if self.step % self.cfg.train.log_every == 0 or at_checkpoint or self.step == self.total_steps:
                 self._log_window(window, log, progress, epoch)
             if at_checkpoint:
-                self._save_last(epoch_end=self.step % steps == 0)
+                self._save_last()
+                self.stopper.checkpointed()
+            if stop is not None:
+                raise StopRequested(stop, self.step)
             if self.step == self.total_steps:
                 break
         self._end_epoch(epoch, whole_epoch, log, progress)
@@ -218,7 +228,7 @@ class Trainer:
             "best_val": self.best_val if math.isfinite(self.best_val) else None,
         }
 
-    def _save_last(self, epoch_end: bool) -> None:
+    def _save_last(self) -> None:
         rng = self._rng_states()  # a collective: every rank takes part, rank 0 writes
         if not self.dist.main:
             return
@@ -254,7 +264,7 @@ class Trainer:
         self.step = meta["step"]
         self.best_val = meta["best_val"] if meta["best_val"] is not None else math.inf
         if self.dist.main:
-            self.console.print(f"resumed {self.run} at step {self.step}/{self.total_steps}")
+            self.console.print(f"resumed {self.run} at step {self.step}/{self.total_steps}", soft_wrap=True)
 
     def _restore_rng(self, rng: dict[str, torch.Tensor], saved_world: int) -> None:
         if saved_world != self.dist.world_size:

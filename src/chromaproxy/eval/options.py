@@ -11,20 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from chromaproxy.ranges import Milestone, Momentum, NonNegative, Positive
+
 
 @dataclass
 class EvalOptions:
     protocols: list[str] = field(default_factory=lambda: ["knn"])  # what `evaluate` runs without --protocol
-    train_limit: int | None = None  # probe on the first N labeled training images only (quick evaluation)
-    test_limit: int | None = None  # report on the first N test images only
+    train_limit: Positive[int] | None = None  # probe on the first N labeled training images only (quick evaluation)
+    test_limit: Positive[int] | None = None  # report on the first N test images only
     taps: list[str] = field(default_factory=lambda: ["all"])  # taps to evaluate; all = every tap of the backbone
-    batch_size: int = 500  # images per forward pass when extracting features
+    batch_size: Positive[int] = 500  # images per forward pass when extracting features
 
 
 @dataclass
 class KnnOptions:
-    ks: list[int] = field(default_factory=lambda: [1, 3, 5, 10, 15, 20, 200])  # all from one neighbour search
-    temperature: float = 0.07  # weighted vote exp(s / T)
+    ks: list[Positive[int]] = field(default_factory=lambda: [1, 3, 5, 10, 15, 20, 200])  # all from one neighbour search
+    temperature: Positive[float] = 0.07  # weighted vote exp(s / T)
     pooling: str = "avg"  # avg | grid<k> | size<N> | maxgrid<k> | maxsize<N>
     vote: Literal["weighted", "majority"] = "weighted"  # the headline vote; both are always reported
 
@@ -33,15 +35,15 @@ class KnnOptions:
 class ScheduleOptions:
     """How a probe or fine-tuning run is optimised: SGD with the lr schedules of ``train.*``."""
 
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    epochs: Positive[int] = 100
+    batch_size: Positive[int] = 128
+    lr: Positive[float] = 0.1
+    momentum: Momentum[float] = 0.9
+    weight_decay: NonNegative[float] = 5e-4
     schedule: Literal["multistep", "cosine", "constant"] = "multistep"
-    milestones: list[float] = field(default_factory=lambda: [0.35, 0.7, 0.85])  # RotNet: 35/70/85 of 100 epochs
-    gamma: float = 0.2
-    warmup: float = 0.0
+    milestones: list[Milestone[float]] = field(default_factory=lambda: [0.35, 0.7, 0.85])  # RotNet: 35/70/85 of 100 epochs
+    gamma: Positive[float] = 0.2
+    warmup: Momentum[float] = 0.0
 
 
 @dataclass
@@ -49,7 +51,7 @@ class ProbeOptions(ScheduleOptions):
     """Shared by the linear and MLP probes (trained on cached pooled features)."""
 
     pooling: str = "avg"  # avg | grid<k> | size<N> | maxgrid<k> | maxsize<N> (AlexNet ~9,000: maxsize9000)
-    batch_size: int = 256
+    batch_size: Positive[int] = 256
 
 
 @dataclass
@@ -59,8 +61,8 @@ class LinearOptions(ProbeOptions):
 
 @dataclass
 class MlpOptions(ProbeOptions):
-    layers: list[int] = field(default_factory=lambda: [1, 2, 3])  # fully connected layers (RotNet MultLayer, 200 units)
-    hidden: int = 200
+    layers: list[Positive[int]] = field(default_factory=lambda: [1, 2, 3])  # fully connected layers (RotNet MultLayer, 200 units)
+    hidden: Positive[int] = 200
     batchnorm: bool = False  # BN (no affine) on the input; the RotNet presets set it with pooling grid8 (flat map)
 
 
@@ -71,15 +73,15 @@ class ConvOptions(ScheduleOptions):
 
 @dataclass
 class FewshotOptions:
-    labels_per_class: list[int] = field(default_factory=lambda: [20, 100, 400, 1000])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    labels_per_class: list[Positive[int]] = field(default_factory=lambda: [20, 100, 400, 1000])
+    seeds: list[NonNegative[int]] = field(default_factory=lambda: [0, 1, 2])
     base: Literal["knn", "linear", "conv"] = "knn"
 
 
 @dataclass
 class FinetuneOptions(ScheduleOptions):
-    lr: float = 0.01
-    cka_images: int = 2000  # test images on which feature shift (linear CKA) is measured
+    lr: Positive[float] = 0.01
+    cka_images: Positive[int] = 2000  # test images on which feature shift (linear CKA) is measured
 
 
 @dataclass
@@ -87,8 +89,8 @@ class ColorQualityOptions:
     """The ``colorization`` protocol (section ``colorquality``: ``colorization.*`` is the task's section)."""
 
     decode: Literal["annealed", "mode", "mean"] = "annealed"  # how a classification head's bins become ab
-    temperature: float = 0.38  # annealed-mean temperature (Zhang et al. 2016)
-    grid_images: int = 8  # first N test images drawn gray | predicted | truth in eval/colorization_grid.png
+    temperature: Positive[float] = 0.38  # annealed-mean temperature (Zhang et al. 2016)
+    grid_images: NonNegative[int] = 8  # first N test images drawn gray | predicted | truth in eval/colorization_grid.png
     # prior of the rebalanced AuC: Zhang's 313 bins with the evaluated test images' own prior (the same for
     # every loss, so runs compare), or a classification run's saved training prior and bins
     rebalance_prior: Literal["test", "run"] = "test"

@@ -37,15 +37,20 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
 }
 
 
-def build_backbone(name: str, *, in_channels: int, width: float = 1.0, blocks: int = 4) -> Backbone:
-    """The backbone ``model.name`` for ``in_channels`` input channels (see ``models.inputs``)."""
+def check_backbone_name(name: str) -> None:
+    """Refuse an unregistered ``model.name`` (config time, before a run directory exists)."""
     if name not in BACKBONES:
         close = difflib.get_close_matches(name, BACKBONES, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise UserError(f"unknown backbone model.name={name}: {hint}available: {', '.join(BACKBONES)}")
+
+
+def build_backbone(name: str, *, in_channels: int, width: float = 1.0, blocks: int = 4) -> Backbone:
+    """The backbone ``model.name`` for ``in_channels`` input channels (see ``models.inputs``)."""
+    check_backbone_name(name)
     if width <= 0:
         raise UserError(f"model.width={width} must be positive (1 = the paper's channels, 0.5 = half)")
     return BACKBONES[name](in_channels=in_channels, width=width, blocks=blocks)
 
 
-__all__ = ["BACKBONES", "Backbone", "TapInfo", "build_backbone"]
+__all__ = ["BACKBONES", "Backbone", "TapInfo", "build_backbone", "check_backbone_name"]

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from chromaproxy.ranges import NonNegative
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.heads import classifier_tap
 
@@ -44,7 +45,7 @@ SHIFT_PX = 4  # corner shift bound in pixels at CIFAR's 32x32 (REFERENCE: AET pr
 class AetOptions:
     transform: Kind = "projective"  # which family of transformations to regress (AET-project / AET-affine)
     tap: str | None = None  # backbone tap the regressor reads; None = the deepest
-    hidden: int = 0  # >0: a Linear + BatchNorm + ReLU layer of this width before the output layer
+    hidden: NonNegative[int] = 0  # >0: a Linear + BatchNorm + ReLU layer of this width before the output layer
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:

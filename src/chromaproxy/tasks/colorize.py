@@ -17,7 +17,7 @@ sparse random locations, so the three losses differ only in their target, as in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import kornia
 import torch
@@ -48,6 +48,7 @@ from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
 from chromaproxy.errors import UserError
 from chromaproxy.models.hypercolumn import hypercolumns, pixel_centres, random_points, sample
+from chromaproxy.ranges import Fraction, Positive, Range
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.colorize_losses import histogram_kl, regression_loss, soft_cross_entropy
 
@@ -58,18 +59,18 @@ PRIOR_FILE = "colorization_prior.safetensors"
 class ColorizationOptions:
     loss: Literal["regression", "classification", "histogram"] = "classification"
     taps: list[str] = field(default_factory=lambda: ["all"])  # hypercolumn taps; all = every tap
-    points: int = 128  # sparse hypercolumn locations per image (Larsson's ECCV code: 128)
-    hidden: int = 1024  # hypercolumn MLP width (Larsson: FC 1024)
+    points: Positive[int] = 128  # sparse hypercolumn locations per image (Larsson's ECCV code: 128)
+    hidden: Positive[int] = 1024  # hypercolumn MLP width (Larsson: FC 1024)
     bins: Literal["zhang", "data"] = "zhang"  # classification: Zhang's 313 or the training set's non-empty cells
-    bin_size: float = 10.0  # data-driven bins: ab cell size (5/10/15/20 vary the difficulty)
-    soft_k: int = 10  # soft encoding: nearest bins (released code 10, paper 5)
-    sigma: float = 5.0  # soft encoding and prior smoothing Gaussian, in ab units
+    bin_size: Positive[float] = 10.0  # data-driven bins: ab cell size (5/10/15/20 vary the difficulty)
+    soft_k: Positive[int] = 10  # soft encoding: nearest bins (released code 10, paper 5)
+    sigma: Positive[float] = 5.0  # soft encoding and prior smoothing Gaussian, in ab units
     rebalance: bool = True  # classification: class-rebalancing weights
-    rebalance_lambda: float = 0.5  # mix of the prior with a uniform distribution
-    prior_images: int = 5000  # training images the bins' empirical prior is estimated from
-    temperature: float = 0.38  # annealed-mean decoding
+    rebalance_lambda: Fraction[float] = 0.5  # mix of the prior with a uniform distribution
+    prior_images: Positive[int] = 5000  # training images the bins' empirical prior is estimated from
+    temperature: Positive[float] = 0.38  # annealed-mean decoding
     histogram: Literal["hue_chroma", "lab"] = "hue_chroma"  # histogram loss: Larsson's hue/chroma, or a/b
-    histogram_bins: int = 32
+    histogram_bins: Annotated[int, Range(2)] = 32
     skip_gray: bool = True  # zero weight for essentially gray images (Zhang's released code)
     chroma_lightness_weight: bool = False  # histogram: weight the chroma term by min(1, 3L, 3(1-L))
 
@@ -83,8 +84,6 @@ class ColorizationTask(Task):
     def __init__(self, options: ColorizationOptions, context: TaskContext) -> None:
         super().__init__(options, context)
         self.taps = context.backbone.resolve_taps(options.taps)
-        if options.points < 1:
-            raise UserError("colorization.points must be at least 1 (Larsson's sparse training uses 128)")
         channels = sum(t.channels for t in context.backbone.feature_info if t.name in self.taps)
         if options.loss == "classification":
             self._prepare_bins(options, context)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chromaproxy.errors import UserError
+from chromaproxy.ranges import NonNegative, Positive
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.heads import classifier_tap
 
@@ -41,9 +42,9 @@ GRID = 4  # side of the pooled grid the decoder starts from
 
 @dataclass
 class ContextOptions:
-    hole: int = 16  # side in pixels of the blanked-out central square
-    overlap: int = 2  # visible border (pixels per side) reconstructed along with the hole
-    overlap_weight: float = 10.0  # L2 weight of the overlap border relative to the hole interior (paper: 10)
+    hole: Positive[int] = 16  # side in pixels of the blanked-out central square
+    overlap: NonNegative[int] = 2  # visible border (pixels per side) reconstructed along with the hole
+    overlap_weight: NonNegative[float] = 10.0  # L2 weight of the overlap border relative to the hole interior (paper: 10)
     tap: str | None = None  # backbone tap the decoder reads; None = the deepest
 
 

@@ -30,12 +30,14 @@ concatenated, then Linear(2C → 256) + ReLU → Linear(256 → 8).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from chromaproxy.errors import UserError
+from chromaproxy.ranges import NonNegative, Range
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.heads import classifier_tap, cross_entropy_and_accuracy
 
@@ -47,10 +49,10 @@ HIDDEN = 256  # width of the fusion layer
 
 @dataclass
 class RelposOptions:
-    grid: int = 3  # cells per side of the patch layout (odd, >= 3); the centre cell is the reference
-    patch: int = 0  # patch side in pixels; 0 = (min(H, W) - (grid-1)*gap - 2*jitter) // grid
-    gap: int = 2  # pixels between neighbouring cells (must be >= 2*jitter so patches never overlap)
-    jitter: int = 1  # each patch moves independently by up to this many pixels per axis
+    grid: Annotated[int, Range(3)] = 3  # cells per side of the patch layout (odd, >= 3); the centre cell is the reference
+    patch: NonNegative[int] = 0  # patch side in pixels; 0 = (min(H, W) - (grid-1)*gap - 2*jitter) // grid
+    gap: NonNegative[int] = 2  # pixels between neighbouring cells (must be >= 2*jitter so patches never overlap)
+    jitter: NonNegative[int] = 1  # each patch moves independently by up to this many pixels per axis
     color_drop: bool = True  # keep one random channel per patch, replace the other two with weak noise
     tap: str | None = None  # backbone tap the head reads; None = the deepest
 

@@ -15,17 +15,19 @@ same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import kornia
 import torch
 
 from chromaproxy.errors import UserError
+from chromaproxy.ranges import Range
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.heads import classification_head, classifier_tap, cross_entropy_and_accuracy
 
 @dataclass
 class RotationOptions:
-    angles: list[int] = field(default_factory=lambda: [0, 90, 180, 270])  # degrees, counter-clockwise; label = index
+    angles: list[Annotated[int, Range(0, 360, high_open=True)]] = field(default_factory=lambda: [0, 90, 180, 270])  # degrees, counter-clockwise; label = index
     tap: str | None = None  # backbone tap the classifier reads; None = the deepest
 
 

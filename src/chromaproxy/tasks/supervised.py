@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from chromaproxy.data.types import UNLABELED
+from chromaproxy.ranges import Momentum
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.heads import classification_head, classifier_tap
 
@@ -19,7 +20,7 @@ from chromaproxy.tasks.heads import classification_head, classifier_tap
 @dataclass
 class SupervisedOptions:
     tap: str | None = None  # backbone tap the classifier reads; None = the deepest
-    label_smoothing: float = 0.0  # cross-entropy label smoothing (0 = plain cross-entropy)
+    label_smoothing: Momentum[float] = 0.0  # cross-entropy label smoothing (0 = plain cross-entropy)
 
 
 class SupervisedTask(Task):
