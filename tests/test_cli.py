@@ -23,10 +23,28 @@ def test_version():
 
 
 def test_help_teaches_with_examples():
-    for command in (["pretrain"], ["data", "info"], ["config", "show"]):
+    for command in ([], ["pretrain"], ["data"], ["data", "info"], ["config"], ["config", "show"]):
         result = _cli(*command, "--help")
         assert result.returncode == 0
         assert "Example" in result.stdout, command
+
+
+def test_flags_show_no_value_placeholder():
+    for command, flag in ((["report"], "--visuals"), (["data", "info"], "--skip-bad"), (["pretrain"], "--dry-run")):
+        line = next(line for line in _cli(*command, "--help").stdout.splitlines() if flag in line)
+        assert "<bool>" not in line, line
+
+
+def test_best_checkpoint_help_names_val_size():
+    assert "data.val_size" in " ".join(_cli("evaluate", "--help").stdout.split())
+
+
+def test_data_info_advises_its_own_skip_flag(tmp_path):
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "cats" / "broken.png").write_text("not an image")
+    result = _cli("data", "info", "folder", "--path", tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "pass --skip-bad" in result.stderr and "data.skip_bad" not in result.stderr
 
 
 def test_unknown_key_is_one_line_without_traceback():
