@@ -38,6 +38,7 @@ class DataConfig:
     image_size: Positive[int] = 32  # side of the square images the backbone sees (folder images are resized to it; STL-10: 96)
     labels_per_class: Positive[int] | None = None  # keep labels for only this many images per class (seeded, stratified)
     val_size: NonNegative[int] = 0  # training images held out for validation (stratified); enables best.* checkpoints
+    test_fraction: Annotated[float, Range(0, 1, high_open=True)] = 0.0  # a folder without test/: hold out this share as its test split (seeded, stratified)
     skip_bad: bool = False  # skip (and count) unreadable files in a folder instead of stopping
     download: bool = True  # download a missing standard dataset (md5-checked) when the network allows
 

@@ -7,10 +7,14 @@ back sorted, so the subsets keep the dataset's order.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from chromaproxy.data.types import UNLABELED
+from chromaproxy.data.types import UNLABELED, DatasetSplits
 from chromaproxy.errors import UserError
+
+TEST_SEED_OFFSET = 7919  # keeps the held-out test draw independent of the validation draw of the same seed
 
 
 def val_split(labels: torch.Tensor, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,6 +36,28 @@ def val_split(labels: torch.Tensor, val_size: int, seed: int) -> tuple[torch.Ten
     is_train = torch.ones(n, dtype=torch.bool)
     is_train[val] = False
     return torch.nonzero(is_train).flatten(), val.sort().values
+
+
+def held_out_test(source: DatasetSplits, fraction: float, seed: int) -> tuple[DatasetSplits, torch.Tensor]:
+    """``source`` with ``fraction`` of its train images moved to a test split, for a folder that has none,
+    and the indices (into the folder's sorted listing) of the images moved.
+
+    The split is a stratified ``val_split`` with its own seed offset, so it is fixed by the run's seed
+    (saved in its config.yaml), disjoint from the validation split drawn later, and rebuilt identically by
+    ``evaluate``.
+    """
+    if fraction == 0:
+        return source, torch.empty(0, dtype=torch.long)
+    if source.test is not None:
+        raise UserError(
+            f"data.test_fraction={fraction} holds out a test split, but {source.location} already has one; "
+            "drop data.test_fraction"
+        )
+    held = round(fraction * len(source.train))
+    if held == 0:
+        raise UserError(f"data.test_fraction={fraction} of {len(source.train)} images holds out none; raise it")
+    train, test = val_split(source.train.labels, held, seed + TEST_SEED_OFFSET)
+    return replace(source, train=source.train.subset(train), test=source.train.subset(test)), test
 
 
 def label_split(labels: torch.Tensor, labels_per_class: int, seed: int) -> torch.Tensor:

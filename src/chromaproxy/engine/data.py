@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from chromaproxy.data.sources import load_source
-from chromaproxy.data.splits import label_split, val_split
+from chromaproxy.data.splits import held_out_test, label_split, val_split
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
 from chromaproxy.engine.checkpoint import atomic_write_text
 from chromaproxy.errors import UserError
@@ -41,6 +41,7 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingD
         data.name, root=data.root, path=data.path, image_size=data.image_size,
         skip_bad=data.skip_bad, download=data.download, progress=progress,
     )
+    source, test_index = held_out_test(source, data.test_fraction, cfg.seed)
     full = _training_split(source, cfg)
     warnings = []
     if data.limit is not None and data.limit > len(full):
@@ -57,7 +58,7 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingD
         labeled = label_split(train.labels, data.labels_per_class, cfg.seed)
         train = _keep_labels(train, labeled)
     if run is not None:
-        _save_splits(run, train_index[labeled] if labeled is not None else None, val_index)
+        _save_splits(run, train_index[labeled] if labeled is not None else None, val_index, test_index)
     val = full.subset(val_index) if len(val_index) else None
     return TrainingData(train=train, val=val, test=source.test, classes=full.classes, warnings=warnings)
 
@@ -89,7 +90,10 @@ def _keep_labels(images: ImageSet, labeled: torch.Tensor) -> ImageSet:
     return ImageSet(images.images, labels, images.classes)
 
 
-def _save_splits(run: Path, labeled: torch.Tensor | None, val: torch.Tensor) -> None:
-    """Indices into the (limited) training split, so any later command can rebuild the same splits."""
+def _save_splits(run: Path, labeled: torch.Tensor | None, val: torch.Tensor, test: torch.Tensor) -> None:
+    """Indices into the (limited) training split, so any later command can rebuild the same splits;
+    ``held_out_test`` (data.test_fraction) indexes the folder's whole listing, before the hold-out."""
     splits = {"val": val.tolist(), "labeled": None if labeled is None else labeled.tolist()}
+    if len(test):
+        splits["held_out_test"] = test.tolist()
     atomic_write_text(run / "splits.json", json.dumps(splits) + "\n")

@@ -15,6 +15,7 @@ import yaml
 
 from chromaproxy.config import apply_overrides, apply_preset, config_from_dict, load_config, save_config
 from chromaproxy.data.sources import load_source
+from chromaproxy.data.splits import held_out_test
 from chromaproxy.data.types import UNLABELED, ImageSet
 from chromaproxy.engine.checkpoint import atomic_write_text, load_checkpoint, read_meta
 from chromaproxy.engine.device import resolve_device
@@ -129,8 +130,12 @@ def _session(run: Path, cfg: Any, network: Network, weights: str, checkpoint: st
         cfg.data.name, root=cfg.data.root, path=cfg.data.path, image_size=cfg.data.image_size,
         skip_bad=cfg.data.skip_bad, download=cfg.data.download,
     )
+    source, _ = held_out_test(source, cfg.data.test_fraction, cfg.seed)
     if source.test is None:
-        raise UserError(f"data.name={cfg.data.name} has no test split; give the folder train/ and test/ sub-folders")
+        raise UserError(
+            f"data.name={cfg.data.name} has no test split; give the folder train/ and test/ sub-folders, "
+            "or pretrain with data.test_fraction=0.1 to hold out a seeded tenth of its images"
+        )
     train = _labeled(source.train, cfg.eval.train_limit, "train")
     test = _labeled(source.test, cfg.eval.test_limit, "test")
     return EvalSession(run, cfg, network, device, train, test, source.train.classes, weights, checkpoint)
