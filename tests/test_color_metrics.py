@@ -112,7 +112,10 @@ def test_colorization_protocol_end_to_end(colorization_run):
     from chromaproxy.eval.session import open_run
 
     session = open_run(colorization_run, ["eval.test_limit=64", "eval.batch_size=40"])
-    written = evaluate(session, ["colorization"], Console(file=io.StringIO()))
+    shown = io.StringIO()
+    written = evaluate(session, ["colorization"], Console(file=shown, width=200))
+    assert written["colorization_grid.png"] == colorization_run / "eval" / "colorization_grid.png"
+    assert "colorization on the whole network (" in shown.getvalue() and "block1" not in shown.getvalue()
     results = json.loads(written["colorization"].read_text())
     records = {r["metric"]: r for r in results["results"]}
     assert set(records) == {"auc", "auc_rebalanced", "psnr", "saturation_predicted", "saturation_truth"}

@@ -18,6 +18,7 @@ from chromaproxy.eval.evaluate import evaluate, parse_protocols
 from chromaproxy.eval.probes import head_accuracy, linear_head, mlp_head, train_heads
 from chromaproxy.eval.options import ProbeOptions
 from chromaproxy.eval.report import depth_positions, write_report
+from chromaproxy.eval.results import manifest, record, write_results
 from chromaproxy.eval.session import open_run
 from conftest import REPO, tiny_overrides
 
@@ -135,6 +136,22 @@ def test_cli_evaluate_random_and_report_side_by_side(tiny_run, tmp_path):
     text = (out / "report.md").read_text()
     assert "## knn" in text and "| block1 |" in text and "random" in text
     assert (out / "plots/depth_knn.png").stat().st_size > 1000
+
+
+def test_report_names_the_headline_and_warns_on_mixed_datasets(tmp_path):
+    for name, dataset in (("a", "cifar10"), ("b", "folder")):
+        common = {"dataset": dataset, "splits": {"train": 10, "test": 5}}
+        write_results(tmp_path / name, "knn", {**manifest("knn", common, {}), "headline": {"k": 10, "vote": "weighted"}},
+                      [record("block1", "knn", "top1", 0.5, k=10, vote="weighted")])
+        write_results(tmp_path / name, "colorization", {**manifest("colorization", common, {}), "headline": {"metric": "auc"}},
+                      [record(None, "colorization", "auc", 0.9), record(None, "colorization", "psnr", 20.0, unit="dB")])
+    path, warnings = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "out", visuals=False)
+    text = path.read_text()
+    assert "## colorization (metric=auc)" in text and "| whole network | 90.00 | 90.00 |" in text
+    assert "## knn (k=10, vote=weighted)" in text
+    assert len(warnings) == 1 and "a: cifar10; b: folder" in warnings[0] and warnings[0] in text
+    _, same = write_report([tmp_path / "a"], tmp_path / "out1", visuals=False)
+    assert same == []
 
 
 def test_report_without_results_is_a_clear_error(tmp_path):

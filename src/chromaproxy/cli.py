@@ -231,7 +231,9 @@ def report(
 
     if out is None and len(runs) > 1:
         raise UserError("several runs need --out DIR for the combined report")
-    path = write_report(runs, out or runs[0], visuals=visuals, tap=tap)
+    path, warnings = write_report(runs, out or runs[0], visuals=visuals, tap=tap)
+    for warning in warnings:
+        err_console.print(f"[bold yellow]warning:[/bold yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(f"wrote {path}")
 
 

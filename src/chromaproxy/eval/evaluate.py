@@ -23,6 +23,10 @@ HEADLINE = {
     "colorization": {"metric": "auc"},
 }
 
+# Protocols that measure the whole network (tap None) rather than each tap, and how their row is labelled.
+WHOLE_NETWORK_PROTOCOLS = {"colorization"}
+WHOLE_NETWORK = "whole network"
+
 # Config section of a protocol's options when it is not the protocol's name (``colorization.*`` is the task's).
 OPTION_SECTIONS = {"colorization": "colorquality"}
 
@@ -41,11 +45,13 @@ def evaluate(session: EvalSession, protocols: list[str], console: Console) -> di
     written = {}
     for name in protocols:
         options = getattr(session.cfg, OPTION_SECTIONS.get(name, name))
-        console.print(f"[bold]{name}[/bold] on {', '.join(session.taps)} "
-                      f"({len(session.train)} train / {len(session.test)} test images)")
+        probed = f"the {WHOLE_NETWORK}" if name in WHOLE_NETWORK_PROTOCOLS else ", ".join(session.taps)
+        console.print(f"[bold]{name}[/bold] on {probed} ({len(session.train)} train / {len(session.test)} test images)")
         records = PROTOCOLS[name](session, options)
         head = {**manifest(name, session.common_manifest(), options), "headline": headline_keys(name, session.cfg)}
         written[name] = write_results(session.run, name, head, records)
+        written.update({path.name: path for path in session.pictures})
+        session.pictures.clear()
         console.print(results_table(name, records))
     return written
 
@@ -88,7 +94,7 @@ def results_table(protocol: str, records: list[dict]) -> Table:
         table.add_column(column, justify="right")
     for tap in dict.fromkeys(r["tap"] for r in shown):
         cells = {label(r): _cell(r) for r in shown if r["tap"] == tap}
-        table.add_row(str(tap) if tap is not None else "(network)", *(cells.get(c, "") for c in columns))
+        table.add_row(str(tap) if tap is not None else WHOLE_NETWORK, *(cells.get(c, "") for c in columns))
     return table
 
 

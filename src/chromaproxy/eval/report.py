@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.console import Console
+
 from chromaproxy.engine.checkpoint import atomic_write_text
 from chromaproxy.errors import UserError
-from chromaproxy.eval.evaluate import headline
+from chromaproxy.eval.evaluate import HEADLINE, WHOLE_NETWORK, headline
 from chromaproxy.eval.results import read_results
 from chromaproxy.eval.visuals import pyplot, write_visuals
+
+
+STATUS = Console(stderr=True)  # progress lines, kept off stdout
 
 
 def load_runs(runs: list[Path]) -> dict[str, dict[str, dict]]:
@@ -33,31 +38,47 @@ def _label(run: Path, taken: dict) -> str:
     return label if label not in taken else str(run)
 
 
-def write_report(runs: list[Path], out: Path, visuals: bool = True, tap: str | None = None) -> Path:
+def write_report(runs: list[Path], out: Path, visuals: bool = True, tap: str | None = None) -> tuple[Path, list[str]]:
     """``out/report.md`` with a table and a depth plot per protocol, plus (``visuals``) a t-SNE map and
-    a retrieval grid of one tap per run: ``tap``, or the run's best tap by kNN (k = 10)."""
+    a retrieval grid of one tap per run: ``tap``, or the run's best tap by kNN (k = 10).
+
+    Returns the report and its warnings (also written into it): runs probed on different datasets share a
+    table only with a warning, since their numbers cannot be compared."""
     loaded = load_runs(runs)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     protocols = sorted({p for results in loaded.values() for p in results})
+    warnings = _mixed_datasets(loaded)
     lines = ["# chromaproxy report\n", "Runs: " + ", ".join(f"`{label}`" for label in loaded) + "\n"]
+    lines += [f"> **Warning:** {warning}\n" for warning in warnings]
     for protocol in protocols:
         lines += _protocol_section(protocol, loaded, out)
     if visuals:
         lines += ["## Pictures\n"]
-        for run, (label, results) in zip(runs, loaded.items()):
-            lines += _visual_section(run, label, results, out, tap)
+        for number, (run, (label, results)) in enumerate(zip(runs, loaded.items()), start=1):
+            lines += _visual_section(run, label, results, out, tap, f"pictures {number}/{len(runs)}")
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
+    return path, warnings
+
+
+def _mixed_datasets(loaded: dict) -> list[str]:
+    datasets = {label: {c["manifest"].get("dataset") for c in results.values()} for label, results in loaded.items()}
+    names = sorted({name for found in datasets.values() for name in found}, key=str)
+    if len(names) < 2:
+        return []
+    where = "; ".join(f"{label}: {', '.join(map(str, sorted(found, key=str)))}" for label, found in datasets.items())
+    return [f"these runs were evaluated on different datasets ({where}); numbers across them are not comparable"]
 
 
 def _protocol_section(protocol: str, loaded: dict, out: Path) -> list[str]:
     curves = {label: _curve(protocol, results[protocol]) for label, results in loaded.items() if protocol in results}
     taps = list(dict.fromkeys(tap for curve in curves.values() for tap in curve))
-    lines = [f"## {protocol}\n", "| tap | " + " | ".join(curves) + " |", "|---|" + "---|" * len(curves)]
+    shown = ", ".join(f"{key}={value}" for key, value in _headline_of(protocol, loaded).items())
+    lines = [f"## {protocol}" + (f" ({shown})" if shown else "") + "\n",
+             "| tap | " + " | ".join(curves) + " |", "|---|" + "---|" * len(curves)]
     for tap in taps:
         cells = [f"{100 * curve[tap]:.2f}" if tap in curve else "–" for curve in curves.values()]
-        lines.append(f"| {tap if tap is not None else '(network)'} | " + " | ".join(cells) + " |")
+        lines.append(f"| {tap if tap is not None else WHOLE_NETWORK} | " + " | ".join(cells) + " |")
     lines.append("")
     for label, results in loaded.items():
         if protocol in results:
@@ -68,14 +89,26 @@ def _protocol_section(protocol: str, loaded: dict, out: Path) -> list[str]:
     return lines + [""]
 
 
-def _visual_section(run: Path, label: str, results: dict, out: Path, tap: str | None) -> list[str]:
+def _visual_section(run: Path, label: str, results: dict, out: Path, tap: str | None, counter: str) -> list[str]:
+    """Re-extracts one tap's features (its own progress bar) and draws them; a status line says which
+    run is being drawn, since the pictures of several runs take minutes."""
     from chromaproxy.eval.session import open_run
 
     splits = next(iter(results.values()))["manifest"]["splits"]
     session = open_run(run, [f"eval.train_limit={splits['train']}", f"eval.test_limit={splits['test']}"])
     chosen = tap or _best_tap(results) or session.taps[-1]
+    STATUS.print(f"{counter}: {label}, tap {chosen} — features of {splits['train']} + {splits['test']} images, "
+                 "then t-SNE and retrieval", highlight=False)
     files = write_visuals(session, chosen, out / "plots" / label)
     return [f"### `{label}`, tap {chosen}\n"] + [f"![{f.stem}](plots/{label}/{f.name})" for f in files] + [""]
+
+
+def _headline_of(protocol: str, loaded: dict) -> dict:
+    """The record keys the table shows (the first run's manifest; the defaults for older results)."""
+    for results in loaded.values():
+        if protocol in results:
+            return results[protocol]["manifest"].get("headline") or HEADLINE.get(protocol, {})
+    return {}
 
 
 def _best_tap(results: dict) -> str | None:

@@ -39,6 +39,7 @@ class EvalSession:
     weights: str  # "checkpoints/last.safetensors", or "random (seed N)"
     checkpoint: str | None = None  # "last" or "best"; None for a random-init reference
     cache: dict[tuple[str, str], dict[str, torch.Tensor]] = field(default_factory=dict)
+    pictures: list[Path] = field(default_factory=list)  # images a protocol wrote, for the 'wrote …' line
 
     @property
     def taps(self) -> list[str]:

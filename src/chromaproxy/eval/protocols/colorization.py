@@ -64,7 +64,7 @@ def run(session: EvalSession, options) -> list[dict]:
     params = {"decode": options.decode, "temperature": options.temperature, "loss": task.options.loss,
               "weights": session.weights}
     if options.grid_images > 0:
-        write_grid(first, options.grid_images, session.run / "eval" / GRID_FILE)
+        session.pictures.append(write_grid(first, options.grid_images, session.run / "eval" / GRID_FILE))
     return [
         record(None, "colorization", "auc", auc_from_hits(totals.hits, totals.pixels), thresholds="0-150", **params),
         record(None, "colorization", "auc_rebalanced", auc_from_hits(totals.hits, totals.pixels, weights),
