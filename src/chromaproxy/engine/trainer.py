@@ -9,6 +9,11 @@ Under ``torchrun`` the same loop runs on every rank (``engine/distributed.py``):
 share of the global batch with its own augmentation stream, DDP averages the gradients, metrics are
 summed over ranks before they are logged, and only rank 0 writes the run directory. A checkpoint holds
 every rank's random state, so a resumed multi-process run is as exact as a single-process one.
+
+Stopping (``engine/stopping.py``): SIGINT and SIGTERM only set a flag; the loop finishes the step it is
+in, writes the checkpoint and raises ``StopRequested``, so a scheduler's SIGTERM loses nothing. The same
+poll writes a checkpoint every ``train.checkpoint_minutes``. Under DDP the ranks agree on both decisions
+through an all-reduce, so every rank stops (and checkpoints) at the same step.
 """
 
 from __future__ import annotations
