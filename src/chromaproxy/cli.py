@@ -104,23 +104,10 @@ def _train(cfg: Any, dist: Dist) -> None:
     neither a new run nor a resume would accept; a stop by signal keeps its checkpoint and says how to go on.
     """
     from chromaproxy.engine import distributed
-    from chromaproxy.engine.run_dir import plan_run_dir, start_run_dir
-    from chromaproxy.engine.stopping import StopRequested
     from chromaproxy.engine.trainer import Trainer
 
     device = distributed.setup(dist, cfg.device)
-    run, note, created = None, None, False
-    if dist.main:
-        run, note = plan_run_dir(cfg)
-        created = not run.exists()
-        start_run_dir(cfg, run)
-    run = Path(distributed.broadcast_text(str(run) if dist.main else None, dist, device))
-    cfg.resume = cfg.resume and (run / "checkpoints" / "last.safetensors").is_file()  # as rank 0 decided
-    if dist.main:
-        ranks = f" ({dist.world_size} processes, {dist.local_batch(cfg.train.batch_size)} images each per step)"
-        err_console.print(f"run directory: [bold]{run}[/bold]" + (ranks if dist.enabled else ""))
-        if note:
-            err_console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
+    run, created = _open_run(cfg, dist, device)
     resume = f"chromaproxy pretrain {run}/config.yaml resume=true"
     if dist.enabled:
         resume = f"torchrun --nproc_per_node={dist.world_size} -m {resume}"
@@ -133,8 +120,41 @@ def _train(cfg: Any, dist: Dist) -> None:
         if isinstance(err, UserError):
             raise
         raise UserError("interrupted while the run was being prepared, before any training; start it again") from None
+    test = _fit(trainer, dist, run, resume)
+    if test and dist.main:
+        console.print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    if dist.main:
+        console.print(f"done: {run}")
+
+
+def _open_run(cfg: Any, dist: Dist, device) -> tuple[Path, bool]:
+    """The run directory every rank uses (rank 0 plans and starts it) and whether this command created it;
+    ``cfg.resume`` ends true only where a checkpoint exists to resume from."""
+    from chromaproxy.engine import distributed
+    from chromaproxy.engine.run_dir import has_checkpoint, plan_run_dir, start_run_dir
+
+    run, note, created = None, None, False
+    if dist.main:
+        run, note = plan_run_dir(cfg)
+        created = not run.exists()
+        start_run_dir(cfg, run)
+    run = Path(distributed.broadcast_text(str(run) if dist.main else None, dist, device))
+    cfg.resume = cfg.resume and has_checkpoint(run)  # as rank 0 decided
+    if dist.main:
+        ranks = f" ({dist.world_size} processes, {dist.local_batch(cfg.train.batch_size)} images each per step)"
+        err_console.print(f"run directory: [bold]{run}[/bold]" + (ranks if dist.enabled else ""))
+        if note:
+            err_console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
+    return run, created
+
+
+def _fit(trainer: Any, dist: Dist, run: Path, resume: str) -> dict:
+    """``trainer.fit()``, with every way it can stop early turned into a message naming ``resume``."""
+    from chromaproxy.engine import distributed
+    from chromaproxy.engine.stopping import StopRequested
+
     try:
-        test = trainer.fit()
+        return trainer.fit()
     except StopRequested as stop:
         if dist.main:
             err_console.print(f"stopped by {stop}; the checkpoint is written. Continue with: {resume}", soft_wrap=True)
@@ -150,10 +170,6 @@ def _train(cfg: Any, dist: Dist) -> None:
             f"another process of this job stopped ({why}); its own message is above. "
             f"The last checkpoint in {run}/checkpoints is kept; continue with: {resume}"
         ) from None
-    if test and dist.main:
-        console.print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
-    if dist.main:
-        console.print(f"done: {run}")
 
 
 @app.command(

@@ -19,6 +19,11 @@ def checkpoint_dir(run: Path) -> Path:
     return run / "checkpoints"
 
 
+def has_checkpoint(run: Path) -> bool:
+    """Whether ``run`` ever wrote its first checkpoint (a folder without one counts as not started)."""
+    return (checkpoint_dir(run) / "last.safetensors").is_file()
+
+
 def open_run_dir(cfg: Any) -> Path:
     """``plan_run_dir`` then ``start_run_dir``: the run directory, ready for a ``Trainer``."""
     run, _ = plan_run_dir(cfg)
@@ -36,7 +41,7 @@ def plan_run_dir(cfg: Any) -> tuple[Path, str | None]:
     if cfg.out is None:
         cfg.out = f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
     run = Path(cfg.out)
-    if (checkpoint_dir(run) / "last.safetensors").is_file():
+    if has_checkpoint(run):
         if not cfg.resume:
             raise UserError(
                 f"{run} already exists; add resume=true to continue it, or choose another out=DIR (runs are never overwritten)"
