@@ -4,12 +4,14 @@ Run as ``torchrun … tests/ddp_worker.py [pretrain arguments]`` or, for the sin
 plain ``python``. It adds ``plainconv``, a backbone without BatchNorm (gloo has no SyncBatchNorm, so only
 such a model trains identically on one process and on several), writes each rank's final weights to
 ``<out>/rank<r>.safetensors``, and with ``CRASH_RANK=r CRASH_STEP=s`` kills rank ``r`` abruptly once it has
-done ``s`` steps (as an out-of-memory kill would).
+done ``s`` steps (as an out-of-memory kill would); with ``SIGTERM_STEP=s`` rank 0 sends SIGTERM to torchrun
+itself once it has done ``s`` steps, as a cluster scheduler would, and torchrun forwards it to every rank.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 from safetensors.torch import save_file
@@ -45,6 +47,8 @@ def fit_and_dump(trainer: Trainer) -> dict:
 def step_or_crash(trainer: Trainer, images, index):
     if str(RANK) == os.environ.get("CRASH_RANK") and trainer.step == int(os.environ["CRASH_STEP"]):
         os._exit(1)
+    if RANK == 0 and trainer.step == int(os.environ.get("SIGTERM_STEP", -1)):
+        os.kill(os.getppid(), signal.SIGTERM)
     return original_step(trainer, images, index)
 
 

@@ -99,3 +99,16 @@ def test_dense_prediction_gives_ab_at_every_pixel(loss, images, tmp_path):
     ab = network.tasks["colorization"].predict_ab(features, L, chunk=100)
     assert ab.shape == (2, 2, 32, 32) and torch.isfinite(ab).all()
     assert ab.abs().max() < 130
+
+
+def test_a_linear_head_on_one_tap_is_a_dense_1x1_classifier(images, tmp_path):
+    cfg = load_config(PRESET, SMALL + ["colorization.hidden=0", "colorization.taps=[block3]"])
+    network = Network(cfg, 10, images=images, run=tmp_path).eval()
+    task = network.tasks["colorization"]
+    assert isinstance(task.head, torch.nn.Linear)
+    from chromaproxy.models.hypercolumn import hypercolumns, random_points, sample
+
+    maps = network.backbone.forward_features(network.input(to_float(images.images[:2])), ["block3"])["block3"]
+    points = random_points(2, 16, torch.Generator().manual_seed(0), maps.device)
+    logits = torch.nn.functional.conv2d(maps, task.head.weight[:, :, None, None], task.head.bias)  # dense 1x1
+    assert torch.allclose(task.head(hypercolumns({"block3": maps}, points)), sample(logits, points), atol=1e-4)

@@ -83,7 +83,7 @@ def test_a_preset_value_out_of_range_names_the_file(tmp_path):
         load_config(preset)
 
 
-@pytest.mark.parametrize("override", ["data.limit=-5", "train.lr=-1", "data.limit=0", "train.batch_size=0"])
+@pytest.mark.parametrize("override", ["data.limit=0", "train.lr=-1"])
 def test_the_command_line_prints_one_line_and_no_traceback(override):
     result = subprocess.run([sys.executable, "-m", "chromaproxy", "pretrain", str(PRESET), override, "--dry-run"],
                             capture_output=True, text=True, env=dict(os.environ))

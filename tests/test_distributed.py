@@ -115,6 +115,21 @@ def test_a_dead_rank_ends_the_job_clearly_and_the_job_resumes_exactly(cifar_root
     assert json.loads((tmp_path / "alone/checkpoints/last.json").read_text())["step"] == 8
 
 
+def test_sigterm_to_torchrun_stops_every_rank_at_the_same_step_with_a_checkpoint(cifar_root, tmp_path):
+    # torchrun forwards the SIGTERM to both ranks; they agree to stop at the next agreement step (10).
+    stopped = pretrain(cifar_root, tmp_path / "run", processes=2, env={"SIGTERM_STEP": "3"}, **{"train.max_steps": 20})
+    assert stopped.returncode != 0
+    assert "stopped by SIGTERM at step 10; the checkpoint is written. Continue with:" in stopped.stderr, stopped.stderr
+    assert "[rank0]: Traceback" not in stopped.stderr and "[rank1]: Traceback" not in stopped.stderr
+    last = json.loads((tmp_path / "run/checkpoints/last.json").read_text())
+    assert last["step"] == 10 and last["world_size"] == 2
+
+    resumed = pretrain(cifar_root, tmp_path / "run", processes=2, resume="true", **{"train.max_steps": 20})
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((tmp_path / "run/checkpoints/last.json").read_text())["step"] == 20
+    assert_same_weights(rank_weights(tmp_path / "run", 0), rank_weights(tmp_path / "run", 1))
+
+
 def test_a_global_batch_that_does_not_split_is_a_one_line_error(cifar_root, tmp_path):
     odd = pretrain(cifar_root, tmp_path / "odd", processes=2, **{"train.batch_size": 33})
     assert odd.returncode != 0

@@ -2,7 +2,8 @@
 
 The backbone sees L only (``model.input=L``). A hypercolumn head (Larsson et al.) reads the configured
 taps at ``colorization.points`` random locations per image (sparse training), concatenates them, and an
-MLP (FC 1024 + ReLU) predicts, per location, one of three targets (``colorization.loss``):
+MLP (FC 1024 + ReLU; linear with ``colorization.hidden=0``) predicts, per location, one of three targets
+(``colorization.loss``):
 
 - ``regression``: ab / 110, L2;
 - ``classification``: Zhang's 313 ab bins (or data-driven bins), soft-encoded (K nearest, σ = 5),
@@ -48,7 +49,7 @@ from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
 from chromaproxy.errors import UserError
 from chromaproxy.models.hypercolumn import hypercolumns, pixel_centres, random_points, sample
-from chromaproxy.ranges import Fraction, Positive, Range
+from chromaproxy.ranges import Fraction, NonNegative, Positive, Range
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.colorize_losses import histogram_kl, regression_loss, soft_cross_entropy
 
@@ -60,7 +61,7 @@ class ColorizationOptions:
     loss: Literal["regression", "classification", "histogram"] = "classification"
     taps: list[str] = field(default_factory=lambda: ["all"])  # hypercolumn taps; all = every tap
     points: Positive[int] = 128  # sparse hypercolumn locations per image (Larsson's ECCV code: 128)
-    hidden: Positive[int] = 1024  # hypercolumn MLP width (Larsson: FC 1024)
+    hidden: NonNegative[int] = 1024  # hypercolumn MLP width (Larsson: FC 1024); 0 = a linear head
     bins: Literal["zhang", "data"] = "zhang"  # classification: Zhang's 313 or the training set's non-empty cells
     bin_size: Positive[float] = 10.0  # data-driven bins: ab cell size (5/10/15/20 vary the difficulty)
     soft_k: Positive[int] = 10  # soft encoding: nearest bins (released code 10, paper 5)
@@ -90,9 +91,7 @@ class ColorizationTask(Task):
             outputs = self.centers.shape[0]
         else:
             outputs = 2 if options.loss == "regression" else 2 * options.histogram_bins
-        self.head = nn.Sequential(
-            nn.Linear(channels, options.hidden), nn.ReLU(inplace=True), nn.Linear(options.hidden, outputs)
-        )
+        self.head = _head(channels, options.hidden, outputs)
 
     # -------------------------------------------------------------- the prior
     def _prepare_bins(self, options: ColorizationOptions, context: TaskContext) -> None:
@@ -210,6 +209,15 @@ class ColorizationTask(Task):
         if self.options.histogram == "lab":
             return torch.stack([first, second], dim=1) * 2 * AB_SCALE - AB_SCALE  # (B, 2, H, W)
         return hue_chroma_to_ab(first, second, L)
+
+
+def _head(channels: int, hidden: int, outputs: int) -> nn.Module:
+    """Larsson's hypercolumn MLP (FC ``hidden`` + ReLU), or with ``hidden=0`` a linear head: on a single
+    tap that is a dense 1x1 classifier (bilinear sampling commutes with it), which leaves the colour
+    prediction to the backbone's features instead of to the head."""
+    if hidden == 0:
+        return nn.Linear(channels, outputs)
+    return nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, outputs))
 
 
 def _expected_bins(outputs: torch.Tensor, bins: int, decode: str, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
