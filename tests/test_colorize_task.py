@@ -10,7 +10,7 @@ from chromaproxy.data.augment import to_float
 from chromaproxy.data.sources import load_source
 from chromaproxy.engine.network import Network
 from chromaproxy.errors import UserError
-from chromaproxy.tasks.colorize import PRIOR_FILE
+from chromaproxy.tasks.colorize_prior import PRIOR_FILE
 from conftest import REPO
 
 PRESET = REPO / "configs/colorization-cifar10.yaml"
@@ -58,14 +58,14 @@ def test_a_few_steps_lower_each_loss_on_a_fixed_batch(loss, images, tmp_path):
 def test_classification_targets_and_the_saved_prior(images, tmp_path):
     network = _network("classification", images, tmp_path)
     task = network.tasks["colorization"]
-    assert task.centers.shape == (313, 2)
+    assert task.target.centers.shape == (313, 2)
     _, targets = task.make_batch(to_float(images.images[:4]), images.labels[:4], torch.Generator().manual_seed(0))
     assert targets["soft"].shape == (4, 16, 313)
     assert torch.allclose(targets["soft"].sum(-1), torch.ones(4, 16), atol=1e-5)
     assert targets["weights"].shape == (4, 16) and (targets["weights"] > 0).all()
     assert (tmp_path / PRIOR_FILE).is_file()
     rebuilt = _network("classification", None, tmp_path).tasks["colorization"]
-    assert torch.equal(rebuilt.centers, task.centers) and torch.equal(rebuilt.weights, task.weights)
+    assert torch.equal(rebuilt.target.centers, task.target.centers) and torch.equal(rebuilt.target.weights, task.target.weights)
 
 
 def test_rebuilding_without_a_saved_prior_is_a_clear_error(tmp_path):
@@ -76,13 +76,12 @@ def test_rebuilding_without_a_saved_prior_is_a_clear_error(tmp_path):
 def test_data_driven_bins_come_from_the_training_images(images, tmp_path):
     cfg = load_config(PRESET, SMALL + ["colorization.bins=data", "colorization.bin_size=20"])
     task = Network(cfg, 10, images=images, run=tmp_path).tasks["colorization"]
-    assert 5 < task.centers.shape[0] < 313
-    assert (task.centers.remainder(20) == 0).all()
+    assert 5 < task.target.centers.shape[0] < 313
+    assert (task.target.centers.remainder(20) == 0).all()
 
 
 def test_hue_chroma_decoding_recovers_the_colour():
-    from chromaproxy.color import hue_chroma, rgb_to_lab
-    from chromaproxy.tasks.colorize import hue_chroma_to_ab
+    from chromaproxy.color import hue_chroma, hue_chroma_to_ab, rgb_to_lab
 
     rgb = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     hue, chroma = hue_chroma(rgb)

@@ -33,7 +33,7 @@ def test_colorization_run_crops_with_reflection_so_no_point_lies_in_padding():
 
 def _task(**options) -> ColorizationTask:
     backbone = build_backbone("nin", in_channels=1, width=0.25, blocks=3)
-    return ColorizationTask(ColorizationOptions(loss="regression", points=16, **options), TaskContext(backbone, 0))
+    return ColorizationTask(ColorizationOptions(**{"loss": "regression", "points": 16, **options}), TaskContext(backbone, 0))
 
 
 def test_gray_images_get_zero_colour_weight():
@@ -46,8 +46,20 @@ def test_gray_images_get_zero_colour_weight():
 
 
 def test_chroma_lightness_weight_is_off_by_default():
-    task = _task()
+    task = _task(loss="histogram")
     L01 = torch.tensor([[0.0, 0.1, 0.5, 0.95]])
-    assert task._second_weight(L01).eq(1).all()
-    weighted = _task(chroma_lightness_weight=True)._second_weight(L01)
+    assert task.target.second_weight(L01).eq(1).all()
+    weighted = _task(loss="histogram", chroma_lightness_weight=True).target.second_weight(L01)
     assert torch.allclose(weighted, torch.tensor([[0.0, 0.3, 1.0, 0.15]]))
+
+
+def test_an_a_b_histogram_decodes_a_without_wrapping_it_around_like_hue():
+    from chromaproxy.tasks.colour_targets import ColourHistograms
+
+    target = ColourHistograms(bins=8, lab=True, lightness_weight=False)
+    logits = torch.full((1, 16, 1, 1), -20.0)
+    logits[0, [0, 7]] = 0.0  # a: half its mass in the lowest bin, half in the highest
+    logits[0, 8 + 3] = 0.0  # b: all in bin 3
+    ab = target.decode(logits, torch.full((1, 1, 1, 1), 50.0), "mean", 1.0)
+    assert ab[0, 0].abs().max() < 1e-3, "the mean of the extremes of a is a = 0, not an extreme"
+    assert torch.allclose(ab[0, 1], torch.tensor(3.5 / 8 * 220 - 110), atol=1e-3)

@@ -8,6 +8,7 @@ from chromaproxy.color.histograms import (
     chroma_weight,
     histogram_target,
     hue_chroma,
+    hue_chroma_to_ab,
     hue_weight,
 )
 from chromaproxy.color.lab import AB_SCALE, L_CENTER, join_lab, lab_to_rgb, rgb_to_lab, split_lab
@@ -39,6 +40,7 @@ __all__ = [
     "empirical_prior",
     "histogram_target",
     "hue_chroma",
+    "hue_chroma_to_ab",
     "hue_weight",
     "is_grayish",
     "join_lab",

@@ -6,7 +6,10 @@ target; the hue loss is weighted by chroma, since hue is meaningless for gray pi
 
 from __future__ import annotations
 
+import kornia
 import torch
+
+from chromaproxy.color.lab import rgb_to_lab
 
 HUE_WEIGHT_SCALE = 5.0  # Larsson's ECCV code multiplies the chroma weight of the hue loss by 5
 
@@ -53,3 +56,18 @@ def chroma_weight(L01: torch.Tensor) -> torch.Tensor:
     """Per-pixel weight of the chroma loss, min(1, 3L, 3(1-L)) with L in [0, 1]: near black or white the
     chroma is pinned near 0 whatever the content, so those pixels teach little."""
     return torch.minimum(3 * L01, 3 * (1 - L01)).clamp(0.0, 1.0)
+
+
+def hue_chroma_to_ab(hue: torch.Tensor, chroma: torch.Tensor, L: torch.Tensor, steps: int = 24) -> torch.Tensor:
+    """ab of the RGB colour with this HSV hue and chroma (max - min) whose Lab lightness is L: the decoding
+    of a hue/chroma prediction. RGB = m + chroma * f(hue), with f the pure-hue vector (max 1, min 0); L
+    grows with the offset m, so m in [0, 1 - chroma] is found by bisection. hue, chroma (B, H, W) in
+    [0, 1]; L (B, 1, H, W) → ab (B, 2, H, W)."""
+    pure = kornia.color.hsv_to_rgb(torch.stack([hue * 2 * torch.pi, torch.ones_like(hue), torch.ones_like(hue)], 1))
+    base = chroma.unsqueeze(1) * pure  # (B, 3, H, W) with min 0 and max chroma
+    low, high = torch.zeros_like(L), (1 - chroma).unsqueeze(1)
+    for _ in range(steps):
+        middle = (low + high) / 2
+        too_dark = rgb_to_lab(base + middle)[:, :1] < L
+        low, high = torch.where(too_dark, middle, low), torch.where(too_dark, high, middle)
+    return rgb_to_lab(base + (low + high) / 2)[:, 1:]

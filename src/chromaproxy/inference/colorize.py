@@ -39,7 +39,7 @@ Loaded = list[tuple[Path, Path, torch.Tensor]]  # one batch of (source, target, 
 
 
 # ------------------------------------------------------------------ one image
-def lightness(rgb: torch.Tensor) -> torch.Tensor:
+def lab_lightness(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) sRGB in [0, 1] → L (B, 1, H, W) in [0, 100]."""
     return split_lab(rgb_to_lab(rgb))[0]
 
@@ -51,19 +51,22 @@ def shrink(rgb: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_small_ab(network, task, rgb: torch.Tensor, decode: str, temperature: float | None) -> torch.Tensor:
-    """ab (B, 2, S, S) predicted from the lightness of ``rgb`` (B, 3, S, S) only."""
-    L = lightness(rgb)  # (B, 1, S, S)
+def predict_small_ab(
+    network, task, rgb: torch.Tensor, decode: str, temperature: float | None, chunk: int = 4096
+) -> torch.Tensor:
+    """ab (B, 2, S, S) predicted from the lightness of ``rgb`` (B, 3, S, S) only: the one L → features → ab
+    path, shared by ``colorize`` and the colorization protocol; ``chunk`` bounds the head's locations per call."""
+    L = lab_lightness(rgb)  # (B, 1, S, S)
     gray = lab_to_rgb(join_lab(L, torch.zeros_like(L).expand(-1, 2, -1, -1)))  # (B, 3, S, S), a = b = 0
     features = network.backbone.forward_features(network.input(gray), task.taps)
-    return task.predict_ab(features, L, decode=decode, temperature=temperature)
+    return task.predict_ab(features, L, decode=decode, temperature=temperature, chunk=chunk)
 
 
 @torch.inference_mode()
 def recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """The full-resolution image (3, H, W) with its own L and the small ab (2, S, S) upsampled bilinearly."""
     full_ab = F.interpolate(ab[None], size=rgb.shape[-2:], mode="bilinear", align_corners=False)  # (1, 2, H, W)
-    return lab_to_rgb(join_lab(lightness(rgb[None]), full_ab))[0]  # (3, H, W)
+    return lab_to_rgb(join_lab(lab_lightness(rgb[None]), full_ab))[0]  # (3, H, W)
 
 
 def colorize_image(

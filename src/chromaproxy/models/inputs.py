@@ -56,14 +56,14 @@ class ModelInput(nn.Module):
         if self.kind == "rgb":
             return (rgb - self.mean) / self.std
         if self.kind == "L":
-            return lightness(rgb)
+            return scaled_lightness(rgb)
         return sobel(rgb)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, channels={self.channels}"
 
 
-def lightness(rgb: torch.Tensor) -> torch.Tensor:
+def scaled_lightness(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) sRGB in [0, 1] → (B, 1, H, W) CIELAB L rescaled from [0, 100] to [-1, 1]."""
     L = kornia.color.rgb_to_lab(rgb.float())[:, :1]  # (B, 1, H, W)
     return (L - 50.0) / 50.0

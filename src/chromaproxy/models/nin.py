@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from chromaproxy.errors import UserError
-from chromaproxy.models.base import Backbone, TapInfo, scaled
+from chromaproxy.models.base import Backbone, TapInfo, kaiming_init, scaled
 
 BLOCKS = (3, 4, 5)
 
@@ -53,13 +53,4 @@ class NIN(Backbone):
             stages[f"block{k}"] = nin_block(c192, [c192, c192, c192], 3)
         self.stages = nn.ModuleDict(stages)
         self.feature_info = [TapInfo("block1", c96, 2)] + [TapInfo(f"block{k}", c192, 4) for k in range(2, blocks + 1)]
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """RotNet's init: conv weights ~ N(0, 2 / (k·k·out)) (Kaiming, fan-out), BN scale 1 and shift 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        kaiming_init(self)  # RotNet's init: N(0, 2 / (k·k·out)), fan-out

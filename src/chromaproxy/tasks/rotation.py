@@ -8,7 +8,7 @@ ablation of Sec. 3.1 uses multiples of 45°) use a bilinear rotation with zero p
 counter-clockwise. The head is RotNet's CIFAR classifier: global average pooling of the deepest tap, then
 one linear layer (Sec. 3.1).
 
-The head and loss helpers here are shared with ``flips`` (SESEMI), which classifies transformations the
+The head and loss (``heads``) are shared with ``flips`` (SESEMI), which classifies transformations the
 same way.
 """
 

@@ -30,7 +30,8 @@ from chromaproxy.errors import UserError
 from chromaproxy.eval.color_metrics import auc_from_hits, binned_hits, psnr_per_image, saturation_per_image
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import RANDOM_MARKER, EvalSession
-from chromaproxy.tasks.colorize import PRIOR_FILE
+from chromaproxy.inference.colorize import predict_small_ab
+from chromaproxy.tasks.colorize_prior import PRIOR_FILE
 
 GRID_FILE = "colorization_grid.png"
 LOCATIONS = 2**16  # hypercolumn locations per head call (images x pixels), bounds inference memory
@@ -94,12 +95,10 @@ def _prior_source(choice: str, loss: str) -> str:
 @torch.no_grad()
 def _colorize(network: Network, rgb: torch.Tensor, options) -> tuple[torch.Tensor, ...]:
     """RGB (B, 3, H, W) in [0, 1] → L (B, 1, H, W), predicted RGB (B, 3, H, W), predicted and true ab."""
-    task = network.tasks["colorization"]
     lab = rgb_to_lab(rgb)  # (B, 3, H, W)
     L, true_ab = lab[:, :1], lab[:, 1:]
-    features = network.backbone.forward_features(network.input(rgb), task.taps)
     chunk = max(1, LOCATIONS // len(rgb))
-    pred_ab = task.predict_ab(features, L, options.decode, options.temperature, chunk=chunk)  # (B, 2, H, W)
+    pred_ab = predict_small_ab(network, network.tasks["colorization"], rgb, options.decode, options.temperature, chunk)
     pred_rgb = lab_to_rgb(join_lab(L, pred_ab))  # clipped to [0, 1]
     return L, pred_rgb, pred_ab, true_ab
 
