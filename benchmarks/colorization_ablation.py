@@ -36,15 +36,16 @@ def knn_by_tap(run: Path, pooling: str) -> dict[str, float]:
     return {r["tap"]: r["value"] for r in records if r["k"] == 10 and r.get("vote", "weighted") == "weighted"}
 
 
-def run_variant(name: str, overrides: list[str], out: Path, preset: str) -> str:
+def run_variant(name: str, overrides: list[str], out: Path, preset: str, with_grid: bool) -> str:
     run = out / name
     if not (run / "checkpoints" / "last.safetensors").is_file():
         start = time.perf_counter()
         chromaproxy("pretrain", preset, f"out={run}", *overrides)
         (run / "wall_s.txt").write_text(f"{time.perf_counter() - start:.0f}")
     steps = json.loads((run / "checkpoints" / "last.json").read_text())["step"]
-    avg, grid = knn_by_tap(run, "avg"), knn_by_tap(run, "grid2")
-    cells = " | ".join(f"{100 * avg[t]:.1f} ({100 * grid[t]:.1f})" for t in avg)
+    avg = knn_by_tap(run, "avg")
+    grid = knn_by_tap(run, "grid2") if with_grid else {}
+    cells = " | ".join(f"{100 * avg[t]:.1f}" + (f" ({100 * grid[t]:.1f})" if grid else "") for t in avg)
     best = max(avg.values())
     return f"| {name} | `{' '.join(overrides)}` | {(run / 'wall_s.txt').read_text()} s | {steps} | {cells} | **{100 * best:.1f}** |"
 
@@ -54,12 +55,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--preset", default=PRESET)
     parser.add_argument("--variant", action="append", required=True, help="NAME=key=value key=value ...")
+    parser.add_argument("--avg-only", action="store_true", help="skip the 2x2-grid kNN (a quicker screening)")
     args = parser.parse_args()
     print("| variant | overrides | pretraining | steps | kNN top-1 per tap, avg (grid2) | best avg |")
     print("|---|---|---|---|---|---|")
     for spec in args.variant:
         name, _, overrides = spec.partition("=")
-        print(run_variant(name, shlex.split(overrides), args.out, args.preset), flush=True)
+        print(run_variant(name, shlex.split(overrides), args.out, args.preset, not args.avg_only), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from chromaproxy.color.encode import ANNEALED_T
 from chromaproxy.ranges import Milestone, Momentum, NonNegative, Positive
 
 
@@ -89,7 +90,7 @@ class ColorQualityOptions:
     """The ``colorization`` protocol (section ``colorquality``: ``colorization.*`` is the task's section)."""
 
     decode: Literal["annealed", "mode", "mean"] = "annealed"  # how a classification head's bins become ab
-    temperature: Positive[float] = 0.38  # annealed-mean temperature (Zhang et al. 2016)
+    temperature: Positive[float] = ANNEALED_T  # annealed-mean temperature (Zhang et al. 2016)
     grid_images: NonNegative[int] = 8  # first N test images drawn gray | predicted | truth in eval/colorization_grid.png
     # prior of the rebalanced AuC: Zhang's 313 bins with the evaluated test images' own prior (the same for
     # every loss, so runs compare), or a classification run's saved training prior and bins
