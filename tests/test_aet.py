@@ -10,15 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from chromaproxy.models import build_backbone
-from chromaproxy.tasks.aet import (
-    AetOptions,
-    AetTask,
-    corner_homography,
-    params_to_matrix,
-    sample_affine,
-    sample_projective,
-    warp,
-)
+from chromaproxy.tasks.aet import AetOptions, AetTask
+from chromaproxy.tasks.aet_transforms import corner_homography, params_to_matrix, sample_affine, sample_projective, warp
 from chromaproxy.tasks.base import TaskContext
 
 SIZE = 32

@@ -13,15 +13,8 @@ from chromaproxy.errors import UserError
 from chromaproxy.models import build_backbone
 from chromaproxy.tasks.base import TaskContext
 from chromaproxy.tasks.context import FILL, ContextOptions, ContextTask, center_mask, reconstruction_loss
-from chromaproxy.tasks.relpos import (
-    NEIGHBOURS,
-    RelposOptions,
-    RelposTask,
-    cut_patches,
-    jittered_corners,
-    patch_boxes,
-    patch_side,
-)
+from chromaproxy.tasks.patches import cut_patches, patch_boxes
+from chromaproxy.tasks.relpos import NEIGHBOURS, RelposOptions, RelposTask, jittered_corners, patch_side
 
 
 @pytest.fixture

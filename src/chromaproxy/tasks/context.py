@@ -23,21 +23,19 @@ CIFAR-scale variant (the paper works at 128x128 with a 64x64 hole; no official 3
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from chromaproxy.errors import UserError
 from chromaproxy.ranges import NonNegative, Positive
 from chromaproxy.tasks.base import Task, TaskContext
+from chromaproxy.tasks.context_decoder import context_decoder
 from chromaproxy.tasks.heads import classifier_tap
 
 FILL = 0.5  # value of every channel inside the hole: a stand-in for the dataset mean pixel
-GRID = 4  # side of the pooled grid the decoder starts from
 
 
 @dataclass
@@ -90,52 +88,6 @@ def check_geometry(height: int, width: int, options: ContextOptions) -> None:
     if side > min(height, width):
         raise UserError(f"context.hole + 2*context.overlap = {side} does not fit in {height}x{width} images "
                         "(lower context.hole or context.overlap)")
-
-
-class ChannelwiseFC(nn.Module):
-    """Pathak's channel-wise fully connected layer (Sec. 3.1): every channel's s x s map is fully connected
-    to itself (no cross-channel parameters), so each output location sees the whole feature map."""
-
-    def __init__(self, channels: int, side: int) -> None:
-        super().__init__()
-        cells = side * side
-        self.weight = nn.Parameter(torch.randn(channels, cells, cells) / math.sqrt(cells))
-        self.bias = nn.Parameter(torch.zeros(channels, cells))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels, height, width = x.shape
-        flat = x.flatten(2)  # (N, C, s·s)
-        out = torch.einsum("nci,cij->ncj", flat, self.weight) + self.bias  # (N, C, s·s)
-        return out.view(batch, channels, height, width)  # (N, C, s, s)
-
-
-def upconv(in_channels: int, out_channels: int) -> list[nn.Module]:
-    """One decoder stage (Pathak Sec. 3.1): 4x4 up-convolution, stride 2 (doubles the side), BN, ReLU."""
-    return [
-        nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    ]
-
-
-def context_decoder(channels: int, side: int) -> nn.Sequential:
-    """Decoder from a tap with ``channels`` channels to an RGB (N, 3, side, side) reconstruction in [0, 1]."""
-    stages = max(1, math.ceil(math.log2(side / GRID)))
-    widths = [channels] + [max(channels // 2 ** (i + 1), 8) for i in range(stages)]
-    blocks: list[nn.Module] = [
-        nn.AdaptiveAvgPool2d(GRID),  # (N, C, 4, 4)
-        ChannelwiseFC(channels, GRID),  # (N, C, 4, 4)
-        nn.Conv2d(channels, channels, 1),  # mixes channels after the channel-wise layer
-        nn.ReLU(inplace=True),
-    ]
-    for c_in, c_out in zip(widths, widths[1:]):
-        blocks += upconv(c_in, c_out)  # side doubles: (N, c_out, 4·2^k, 4·2^k)
-    blocks += [
-        nn.Conv2d(widths[-1], 3, 3, padding=1),  # (N, 3, 4·2^stages, 4·2^stages)
-        nn.Upsample(size=(side, side), mode="bilinear", align_corners=False),  # (N, 3, side, side)
-        nn.Sigmoid(),
-    ]
-    return nn.Sequential(*blocks)
 
 
 class ContextTask(Task):

@@ -32,3 +32,10 @@ def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> di
     loss = F.cross_entropy(logits.float(), labels)
     accuracy = (logits.argmax(1) == labels).float().mean()
     return {"loss": loss, "acc": accuracy.detach()}
+
+
+def pooled_pair(maps: torch.Tensor) -> torch.Tensor:
+    """The siamese fusion of relpos and AET: maps (2B, C, h, w) holding two halves of B images each
+    (first halves first) → their globally average-pooled features side by side (B, 2C)."""
+    first, second = maps.mean(dim=(2, 3)).chunk(2)  # (B, C) each
+    return torch.cat([first, second], dim=1)

@@ -19,9 +19,8 @@ CIFAR-scale variant (the paper uses 96-px patches, 48-px gaps and up to 7 px of 
 official 32x32 version exists): with ``patch = 0`` the patch side is derived from the image,
 ``patch = (min(H, W) − (grid − 1)·gap − 2·jitter) // grid`` — 8 px for 32x32 images with the defaults.
 
-Color dropping against chromatic aberration (Sec. 4.2): for every patch, 2 of the 3 channels are dropped
-and replaced by Gaussian noise whose std is 1/100 of the kept channel's (the paper's value), centred on
-0.5 gray (the paper's noise sits at the mean pixel of its mean-subtracted images).
+Color dropping against chromatic aberration (Sec. 4.2, ``relpos.color_drop``) and the patch cutting are
+in ``patches``.
 
 Head (the paper's late-fusion fc layers, shrunk): each patch's tap is average-pooled, the two vectors are
 concatenated, then Linear(2C → 256) + ReLU → Linear(256 → 8).
@@ -33,17 +32,15 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from chromaproxy.errors import UserError
 from chromaproxy.ranges import NonNegative, Range
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.heads import classifier_tap, cross_entropy_and_accuracy
+from chromaproxy.tasks.heads import classifier_tap, cross_entropy_and_accuracy, pooled_pair
+from chromaproxy.tasks.patches import cut_patches, drop_colors, patch_boxes
 
 NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]  # label → (row, col) offset
-NOISE_SCALE = 0.01  # dropped-channel noise std / kept-channel std (Doersch Sec. 4.2)
-NOISE_MEAN = 0.5  # dropped channels are noise around gray, the stand-in for the mean pixel
 HIDDEN = 256  # width of the fusion layer
 
 
@@ -77,18 +74,6 @@ def check_layout(height: int, width: int, patch: int, options: RelposOptions) ->
                         f"{options.jitter}) does not fit in {height}x{width} images; lower relpos.patch or relpos.gap")
 
 
-def patch_boxes(height: int, width: int, grid: int, patch: int, gap: int) -> torch.Tensor:
-    """(grid², 4) long boxes (top, left, bottom, right), bottom/right exclusive, of the un-jittered cells,
-    row-major; the layout is centred in the H x W image."""
-    span = grid * patch + (grid - 1) * gap
-    steps = torch.arange(grid) * (patch + gap)  # (grid,)
-    tops = (height - span) // 2 + steps
-    lefts = (width - span) // 2 + steps
-    rows, cols = torch.meshgrid(tops, lefts, indexing="ij")  # (grid, grid) each
-    corners = torch.stack([rows.flatten(), cols.flatten()], dim=1)  # (grid², 2)
-    return torch.cat([corners, corners + patch], dim=1)  # (grid², 4)
-
-
 def neighbour_cells(labels: torch.Tensor, grid: int) -> torch.Tensor:
     """Row-major cell index (B,) of the neighbour each label (B,) names, around the centre cell."""
     offsets = torch.tensor(NEIGHBOURS, device=labels.device)[labels]  # (B, 2)
@@ -107,29 +92,6 @@ def jittered_corners(
     corners = boxes.to(device)[cells, :2]  # (B, 2, 2)
     shift = torch.randint(-jitter, jitter + 1, corners.shape, generator=generator, device=device)
     return corners + shift
-
-
-def cut_patches(images: torch.Tensor, corners: torch.Tensor, patch: int) -> torch.Tensor:
-    """Crops (B, C, P, P) of images (B, C, H, W) whose top-left corners are corners (B, 2) = (top, left)."""
-    steps = torch.arange(patch, device=images.device)
-    rows = (corners[:, 0, None] + steps)[:, :, None]  # (B, P, 1)
-    cols = (corners[:, 1, None] + steps)[:, None, :]  # (B, 1, P)
-    batch = torch.arange(images.shape[0], device=images.device)[:, None, None]  # (B, 1, 1)
-    crops = images[batch, :, rows, cols]  # (B, P, P, C): advanced indices around a slice go first
-    return crops.permute(0, 3, 1, 2)  # (B, C, P, P)
-
-
-def drop_colors(patches: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Doersch's color dropping (Sec. 4.2) on patches (N, 3, P, P): one random channel per patch is kept,
-    the other two become Gaussian noise (mean ``NOISE_MEAN``, std ``NOISE_SCALE`` x the kept channel's)."""
-    count = patches.shape[0]
-    keep = torch.randint(0, 3, (count,), generator=generator, device=patches.device)  # (N,)
-    kept = patches[torch.arange(count, device=patches.device), keep]  # (N, P, P)
-    std = kept.flatten(1).std(dim=1, correction=0)[:, None, None, None]  # (N, 1, 1, 1)
-    noise = torch.randn(patches.shape, generator=generator, device=patches.device, dtype=patches.dtype)
-    dropped = NOISE_MEAN + NOISE_SCALE * std * noise  # (N, 3, P, P)
-    is_kept = F.one_hot(keep, 3).bool()[:, :, None, None]  # (N, 3, 1, 1)
-    return torch.where(is_kept, patches, dropped)
 
 
 def fusion_head(channels: int) -> nn.Sequential:
@@ -166,7 +128,5 @@ class RelposTask(Task):
         return inputs, targets
 
     def forward(self, features: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled = features[self.taps[0]].mean(dim=(2, 3))  # (2B, C)
-        centres, neighbours = pooled.chunk(2)  # (B, C) each
-        logits = self.head(torch.cat([centres, neighbours], dim=1))  # (B, 8)
+        logits = self.head(pooled_pair(features[self.taps[0]]))  # (B, 8): centres' and neighbours' features
         return cross_entropy_and_accuracy(logits, targets)
