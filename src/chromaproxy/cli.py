@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chromaproxy import __version__
+from chromaproxy.cli_help import RegistryHelp
 from chromaproxy.errors import UserError
 
 if TYPE_CHECKING:
@@ -55,7 +56,11 @@ app.add_typer(config_app, name="config")
 CHECKPOINT_HELP = "Which checkpoint of the run: last, or best (kept only by runs trained with data.val_size > 0)."
 # data info takes the skip as a flag; the readers' messages name the config key that pretrain takes.
 SKIP_KEY, SKIP_FLAG = "set data.skip_bad=true", "pass --skip-bad"
-OVERRIDES_HELP = "Config overrides as key=value, e.g. train.lr=0.05 data.limit=5000 tasks=[supervised]."
+OVERRIDES_HELP = (  # {…} are filled from the registries when the help is shown (cli_help)
+    "Config overrides as key=value, e.g. train.lr=0.05 data.limit=5000 tasks=[supervised,rotation] "
+    "task_weights=[1,1]. Tasks: {tasks}. Backbones (model.name): {backbones}. Datasets (data.name): "
+    "{datasets}. Every key with its type and default: chromaproxy config show --keys."
+)
 
 
 def _version(value: bool) -> None:
@@ -204,7 +209,7 @@ def colorize(
 def evaluate(
     run: Optional[Path] = typer.Argument(None, help="A run directory written by 'chromaproxy pretrain'."),
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. eval.train_limit=10000 knn.ks=[10] conv.epochs=5.", show_default=False),
-    protocol: Optional[str] = typer.Option(None, "--protocol", "-p", help="Comma-separated: knn, linear, mlp, conv, fewshot, finetune (default: eval.protocols, knn)."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", "-p", help="Comma-separated, from: {protocols} (default: eval.protocols, knn)."),
     preset: Optional[Path] = typer.Option(None, "--preset", help="An evaluation preset, e.g. configs/eval-sslpp-cifar10-quick.yaml."),
     taps: Optional[str] = typer.Option(None, help="Comma-separated taps, or 'all' (default: eval.taps of the config, all)."),
     checkpoint: str = typer.Option("last", help=CHECKPOINT_HELP),
@@ -258,7 +263,7 @@ def report(
     epilog="Examples:  chromaproxy data info cifar10\n\n  chromaproxy data info folder --path ~/photos --image-size 64",
 )
 def data_info(
-    name: str = typer.Argument(..., help="Dataset source: cifar10, cifar100, cifar100-20, stl10, svhn or folder."),
+    name: str = typer.Argument(..., help="Dataset source: {datasets}."),
     root: Optional[str] = typer.Option(None, help="Parent folder of the standard datasets (default: $CHROMAPROXY_DATA, else ~/.cache/chromaproxy)."),
     path: Optional[str] = typer.Option(None, help="The image folder (folder source), or a standard dataset's own folder instead of ROOT/NAME."),
     image_size: int = typer.Option(32, help="Side the folder source resizes images to."),
@@ -292,10 +297,15 @@ def _class_table(report) -> Table:
     return table
 
 
-@config_app.command("show", epilog="Example:  chromaproxy config show configs/supervised-cifar10-quick.yaml train.lr=0.05")
+@config_app.command(
+    "show",
+    epilog="Examples:  chromaproxy config show configs/supervised-cifar10-quick.yaml train.lr=0.05\n\n"
+    "  chromaproxy config show --keys            (every key: type, default, what it does)",
+)
 def config_show(
     config: Optional[Path] = typer.Argument(None, help="A YAML preset; without it, the defaults."),
     overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+    keys: bool = typer.Option(False, "--keys", help="List every settable key with its type, default (after the preset) and comment.", metavar=""),
 ) -> None:
     """Print the fully resolved config (every key with its value) after the preset and overrides."""
     from chromaproxy.config import load_config, to_dict
@@ -303,7 +313,25 @@ def config_show(
     overrides = overrides or []
     if config is not None and "=" in config.name and not config.exists():
         config, overrides = None, [str(config), *overrides]
-    console.print(yaml.safe_dump(to_dict(load_config(config, overrides)), sort_keys=False), end="")
+    cfg = load_config(config, overrides)
+    if keys:
+        console.print(_keys_table(cfg))
+        return
+    console.print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+
+
+def _keys_table(cfg: Any) -> Table:
+    from chromaproxy.config_keys import key_table
+
+    table = Table("key", "type", "value", "what it does", title="settable keys (key=value on any command)")
+    for row in key_table(cfg):
+        table.add_row(*(escape(cell) for cell in row))
+    return table
+
+
+for _typer_app in (app, data_app, config_app):
+    for _command in _typer_app.registered_commands:
+        _command.cls = RegistryHelp
 
 
 def main() -> None:
