@@ -24,7 +24,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from chromaproxy.config import load_config
 from chromaproxy.data.sources import load_source
-from chromaproxy.engine.network import Network
+from chromaproxy.network import Network
 from chromaproxy.eval.features import extract_features
 from chromaproxy.eval.knn import knn_predict, vote_predictions
 
@@ -100,7 +100,7 @@ def bench_extraction(root: str | None, images: int, repeats: int = 3) -> None:
     slows both alike."""
     cfg = load_config("configs/supervised-cifar10-quick.yaml", [] if root is None else [f"data.root={root}"])
     torch.manual_seed(0)
-    network = Network(cfg, num_classes=10).eval()
+    network = Network.from_config(cfg, num_classes=10).eval()
     subset = load_source("cifar10", root=cfg.data.root).test.subset(torch.arange(images))
     taps, device = network.backbone.tap_names, torch.device("cpu")
     batch = network.input(torch.rand(500, 3, 32, 32))

@@ -49,9 +49,9 @@ from torch.utils.data import DataLoader, Dataset
 from chromaproxy.config import load_config
 from chromaproxy.data.augment import AugmentSpec, augment, crop_and_flip
 from chromaproxy.data.sources import load_source
-from chromaproxy.engine.device import memory_format, resolve_device
-from chromaproxy.engine.network import Network
-from chromaproxy.engine.optim import build_optimizer, lr_at, set_lr
+from chromaproxy.device import memory_format, resolve_device
+from chromaproxy.network import Network
+from chromaproxy.optim import build_optimizer, lr_at, set_lr
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.engine.trainer import Trainer
@@ -157,7 +157,7 @@ def compute_rate(cfg: Any, batches: list, num_classes: int, warmup: int, steps: 
     first (the trainer's dropped first window)."""
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    network = Network(cfg, num_classes).to(device)
+    network = Network.from_config(cfg, num_classes).to(device)
     network.to(memory_format=memory_format(device))
     optimizer = build_optimizer(cfg.train, network)
     generator = torch.Generator(device).manual_seed(cfg.seed)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from chromaproxy.config import load_config
-from chromaproxy.engine.checkpoint import load_checkpoint
-from chromaproxy.engine.network import load_network
+from chromaproxy.checkpoint import load_checkpoint
+from chromaproxy.network import load_network
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.trainer import Trainer
 from chromaproxy.models import BACKBONES

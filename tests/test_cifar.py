@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from conftest import data_root
-from chromaproxy.data.cifar import CIFAR10, download_and_extract, extract_safely, load_cifar
+from chromaproxy.data.cifar import CIFAR10, load_cifar
+from chromaproxy.data.download import download_and_extract, extract_safely
 from chromaproxy.data.sources import inspect, load_source, resolve_root
 from chromaproxy.data.types import DatasetSplits
 from chromaproxy.errors import UserError

@@ -8,7 +8,7 @@ import torch
 from chromaproxy.config import load_config
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.sources import load_source
-from chromaproxy.engine.network import Network
+from chromaproxy.network import Network
 from chromaproxy.errors import UserError
 from chromaproxy.tasks.colorize_prior import PRIOR_FILE
 from conftest import REPO
@@ -35,7 +35,7 @@ def images():
 def _network(loss, images, run):
     cfg = load_config(PRESET, SMALL + [f"colorization.loss={loss}"])
     torch.manual_seed(0)
-    return Network(cfg, 10, images=images, run=run)
+    return Network.from_config(cfg, 10, images=images, run=run)
 
 
 @pytest.mark.parametrize("loss", ["regression", "classification", "histogram"])
@@ -75,7 +75,7 @@ def test_rebuilding_without_a_saved_prior_is_a_clear_error(tmp_path):
 
 def test_data_driven_bins_come_from_the_training_images(images, tmp_path):
     cfg = load_config(PRESET, SMALL + ["colorization.bins=data", "colorization.bin_size=20"])
-    task = Network(cfg, 10, images=images, run=tmp_path).tasks["colorization"]
+    task = Network.from_config(cfg, 10, images=images, run=tmp_path).tasks["colorization"]
     assert 5 < task.target.centers.shape[0] < 313
     assert (task.target.centers.remainder(20) == 0).all()
 
@@ -102,7 +102,7 @@ def test_dense_prediction_gives_ab_at_every_pixel(loss, images, tmp_path):
 
 def test_a_linear_head_on_one_tap_is_a_dense_1x1_classifier(images, tmp_path):
     cfg = load_config(PRESET, SMALL + ["colorization.hidden=0", "colorization.taps=[block3]"])
-    network = Network(cfg, 10, images=images, run=tmp_path).eval()
+    network = Network.from_config(cfg, 10, images=images, run=tmp_path).eval()
     task = network.tasks["colorization"]
     assert isinstance(task.head, torch.nn.Linear)
     from chromaproxy.models.hypercolumn import hypercolumns, random_points, sample

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from chromaproxy.config import load_config
-from chromaproxy.engine import checkpoint
-from chromaproxy.engine.checkpoint import load_checkpoint, read_meta, save_checkpoint
+from chromaproxy import checkpoint
+from chromaproxy.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from chromaproxy.engine.run_dir import open_run_dir
-from chromaproxy.engine.network import load_weights
+from chromaproxy.network import load_weights
 from chromaproxy.engine.trainer import Trainer, TrainingDiverged
 from chromaproxy.errors import UserError
 from chromaproxy.tasks import TASKS

@@ -7,7 +7,10 @@ import torch
 
 from chromaproxy.data.unpickle import safe_load
 from chromaproxy.errors import UserError
-from chromaproxy.models.inputs import CIFAR10_MEAN, CIFAR10_STD, INPUTS, ModelInput, input_channels
+from chromaproxy.data.sources import CIFAR10_NORMALISATION
+from chromaproxy.models.inputs import INPUTS, ModelInput, input_channels
+
+CIFAR10_MEAN, CIFAR10_STD = CIFAR10_NORMALISATION
 
 
 def flat(value: float, size: int = 8) -> torch.Tensor:
@@ -17,7 +20,7 @@ def flat(value: float, size: int = 8) -> torch.Tensor:
 @pytest.mark.parametrize("kind, channels", [("rgb", 3), ("L", 1), ("sobel", 2)])
 def test_channels(kind, channels):
     assert kind in INPUTS and input_channels(kind) == channels
-    out = ModelInput(kind)(torch.rand(2, 3, 8, 8))
+    out = ModelInput(kind, *CIFAR10_NORMALISATION)(torch.rand(2, 3, 8, 8))
     assert out.shape == (2, channels, 8, 8) and out.dtype == torch.float32
 
 
@@ -27,7 +30,7 @@ def test_unknown_input_lists_the_choices():
 
 
 def test_rgb_standardisation():
-    model_input = ModelInput("rgb")
+    model_input = ModelInput("rgb", *CIFAR10_NORMALISATION)
     mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1).expand(1, 3, 4, 4)
     torch.testing.assert_close(model_input(mean), torch.zeros(1, 3, 4, 4))
     one_std = mean + torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
@@ -36,7 +39,7 @@ def test_rgb_standardisation():
 
 
 def test_lightness_of_white_black_and_mid_gray():
-    L = ModelInput("L")
+    L = ModelInput("L", *CIFAR10_NORMALISATION)
     torch.testing.assert_close(L(flat(1.0)), torch.ones(2, 1, 8, 8), atol=1e-3, rtol=0)
     torch.testing.assert_close(L(flat(0.0)), -torch.ones(2, 1, 8, 8), atol=1e-3, rtol=0)
     # sRGB 0.5 is linear 0.2140, so L = 116 * 0.2140^(1/3) - 16 = 53.39
@@ -45,12 +48,12 @@ def test_lightness_of_white_black_and_mid_gray():
 
 def test_lightness_of_the_primaries():
     pure = torch.eye(3).view(3, 3, 1, 1)  # red, green, blue
-    L = ModelInput("L")(pure).flatten() * 50 + 50
+    L = ModelInput("L", *CIFAR10_NORMALISATION)(pure).flatten() * 50 + 50
     torch.testing.assert_close(L, torch.tensor([53.24, 87.73, 32.30]), atol=0.05, rtol=0)
 
 
 def test_sobel_of_constant_is_zero_and_of_horizontal_ramp_has_no_y_gradient():
-    sobel = ModelInput("sobel")
+    sobel = ModelInput("sobel", *CIFAR10_NORMALISATION)
     assert sobel(flat(0.3)).abs().max() < 1e-5
     ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16)  # brightness grows along x only
     gradients = sobel(ramp)
@@ -64,5 +67,5 @@ def test_sobel_of_constant_is_zero_and_of_horizontal_ramp_has_no_y_gradient():
 def test_sobel_and_rgb_are_near_unit_std_on_cifar(cifar_root):
     batch = safe_load(cifar_root / "cifar10" / "test_batch")
     images = torch.from_numpy(batch[b"data"][:2000]).view(-1, 3, 32, 32).float() / 255  # (N, 3, 32, 32)
-    assert 0.8 < float(ModelInput("sobel")(images).std()) < 1.25
-    assert 0.8 < float(ModelInput("rgb")(images).std()) < 1.25
+    assert 0.8 < float(ModelInput("sobel", *CIFAR10_NORMALISATION)(images).std()) < 1.25
+    assert 0.8 < float(ModelInput("rgb", *CIFAR10_NORMALISATION)(images).std()) < 1.25

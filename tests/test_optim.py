@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from chromaproxy.config import load_config
-from chromaproxy.engine.checkpoint import optimizer_tensors, restore_optimizer
-from chromaproxy.engine.optim import build_optimizer, lr_at
+from chromaproxy.checkpoint import optimizer_tensors, restore_optimizer
+from chromaproxy.optim import build_optimizer, lr_at
 
 
 def test_multistep_milestones_are_fractions_of_the_run():

@@ -9,7 +9,7 @@ import torch
 from chromaproxy.config import load_config
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
-from chromaproxy.engine.network import Network
+from chromaproxy.network import Network
 from test_config import PRESETS
 
 
@@ -21,7 +21,7 @@ def test_preset_network_builds_and_gives_a_finite_loss(preset, one_thread):
     pixels = torch.randint(0, 256, (4, 3, side, side), dtype=torch.uint8, generator=generator)
     images = ImageSet(pixels, torch.arange(4) % 10, [f"class{k}" for k in range(10)])
     torch.manual_seed(0)
-    network = Network(cfg, num_classes=10, images=images).train()
+    network = Network.from_config(cfg, num_classes=10, images=images).train()
     outputs = network(to_float(pixels[:2]), images.labels[:2], generator)
     assert torch.isfinite(outputs["loss"]), outputs
     outputs["loss"].backward()

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from chromaproxy.config import load_config
-from chromaproxy.engine.optim import build_optimizer
+from chromaproxy.optim import build_optimizer
 from chromaproxy.eval.cluster_metrics import cluster_accuracy, hungarian_accuracy, many_to_one_accuracy
 from chromaproxy.eval.evaluate import headline, headline_keys
 from chromaproxy.eval.features import grid_side, pool

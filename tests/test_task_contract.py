@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from chromaproxy.config import load_config
 from chromaproxy.data.types import ImageSet
-from chromaproxy.engine.network import Network
+from chromaproxy.network import Network
 from chromaproxy.tasks import TASKS
 
 torch.manual_seed(0)
@@ -25,7 +25,7 @@ def _network(name: str, tmp_path) -> Network:
         "model.width=0.25", "model.blocks=3",
     ])
     torch.manual_seed(0)
-    return Network(cfg, num_classes=10, images=IMAGES, run=tmp_path)
+    return Network.from_config(cfg, num_classes=10, images=IMAGES, run=tmp_path)
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:

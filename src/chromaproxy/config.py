@@ -3,7 +3,7 @@
 Every key a user can set is a dataclass field, so one place documents each default and one function
 (``_coerce``) checks every value, whether it comes from a preset or the command line. Task sections
 (``supervised.*``, later ``colorization.*`` …) come from each task's ``Options`` dataclass in the task
-registry, and evaluation sections (``eval.*``, ``knn.*`` …) from ``eval/options.py``, so adding a task
+registry, and evaluation sections (``eval.*``, ``knn.*`` …) from ``protocol_options.py``, so adding a task
 or a protocol never touches this file. A preset may name a ``base:`` preset (relative path)
 whose values it overrides: the quick CPU presets are the paper presets with a few keys changed.
 """
@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import yaml
 
 from chromaproxy.errors import UserError
-from chromaproxy.eval.options import PROTOCOL_OPTIONS
+from chromaproxy.protocol_options import PROTOCOL_OPTIONS
 from chromaproxy.models import check_backbone_name
 from chromaproxy.ranges import Fraction, Milestone, Momentum, NonNegative, Positive, Range, bounds
 from chromaproxy.tasks import TASKS

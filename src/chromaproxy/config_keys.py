@@ -45,13 +45,15 @@ def _rows(section: Any, prefix: str):
 def field_comments(cls: type) -> dict[str, str]:
     """{field name: its trailing comment} from the class's source; the generated top-level ``Config``
     has none of its own, so its base fields are read from ``config._BASE_FIELDS``'s lines."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        from chromaproxy import config
+    from chromaproxy import config
 
+    if cls is config.Config:
         lines = inspect.getsource(config).splitlines()
         return {m.group(1): m.group(2) for m in map(_BASE_FIELD_LINE.match, lines) if m}
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # defined outside a file (typed in a console): no comments to read
+        return {}
     comments, line_name = {}, {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         row = token.start[0]

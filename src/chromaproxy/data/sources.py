@@ -56,12 +56,22 @@ class Expected:
     balanced: bool = True  # every class has exactly size / num_classes images in every labeled split
 
 
+Normalisation = tuple[tuple[float, float, float], tuple[float, float, float]]  # per-channel (mean, std) in [0, 1]
+IMAGENET_NORMALISATION: Normalisation = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+CIFAR10_NORMALISATION: Normalisation = (  # RotNet's CIFAR-10 statistics
+    (125.3 / 255, 123.0 / 255, 113.9 / 255), (63.0 / 255, 62.1 / 255, 66.7 / 255)
+)
+CIFAR100_NORMALISATION: Normalisation = ((129.3 / 255, 124.1 / 255, 112.4 / 255), (68.2 / 255, 65.4 / 255, 70.4 / 255))
+
+
 @dataclass(frozen=True)
 class Source:
-    """A registry entry: how to load a dataset and, for a standard one, what an intact copy looks like."""
+    """A registry entry: how to load a dataset, the (mean, std) its ``model.input=rgb`` is normalised with
+    (its train split's; image folders take ImageNet's), and, for a standard one, what an intact copy looks like."""
 
     load: Callable[[SourceOptions], DatasetSplits]
     expected: Expected | None = None
+    normalisation: Normalisation = IMAGENET_NORMALISATION
 
 
 def _cifar(spec: CifarSpec) -> Callable[[SourceOptions], DatasetSplits]:
@@ -107,11 +117,11 @@ SVHN_EXPECTED = Expected(
 )
 
 SOURCES: dict[str, Source] = {
-    "cifar10": Source(_cifar(CIFAR10), CIFAR10_EXPECTED),
-    "cifar100": Source(_cifar(CIFAR100), CIFAR100_EXPECTED),
-    "cifar100-20": Source(_cifar(CIFAR100_20), replace(CIFAR100_EXPECTED, num_classes=20)),
-    "stl10": Source(_stl10, STL10_EXPECTED),
-    "svhn": Source(_svhn, SVHN_EXPECTED),
+    "cifar10": Source(_cifar(CIFAR10), CIFAR10_EXPECTED, CIFAR10_NORMALISATION),
+    "cifar100": Source(_cifar(CIFAR100), CIFAR100_EXPECTED, CIFAR100_NORMALISATION),
+    "cifar100-20": Source(_cifar(CIFAR100_20), replace(CIFAR100_EXPECTED, num_classes=20), CIFAR100_NORMALISATION),
+    "stl10": Source(_stl10, STL10_EXPECTED, ((113.9 / 255, 112.2 / 255, 103.7 / 255), (66.4 / 255, 65.4 / 255, 69.2 / 255))),
+    "svhn": Source(_svhn, SVHN_EXPECTED, ((111.6 / 255, 113.2 / 255, 120.6 / 255), (50.5 / 255, 51.3 / 255, 50.2 / 255))),
     "folder": Source(_folder),
 }
 

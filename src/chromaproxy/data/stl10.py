@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from chromaproxy.data.cifar import fetch_archive, missing_message
+from chromaproxy.data.download import fetch_archive, missing_message
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
 

@@ -17,8 +17,8 @@ import numpy as np
 import scipy.io
 import torch
 
-from chromaproxy.data.cifar import download as download_file
-from chromaproxy.data.cifar import made_for_download, missing_message
+from chromaproxy.data.download import download as download_file
+from chromaproxy.data.download import made_for_download, missing_message
 from chromaproxy.data.types import DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
 

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 
-from chromaproxy.engine.device import resolve_device
+from chromaproxy.device import resolve_device
 from chromaproxy.errors import UserError
 
 TIMEOUT = datetime.timedelta(minutes=10)  # a peer silent this long is treated as lost

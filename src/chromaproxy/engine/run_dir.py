@@ -10,13 +10,10 @@ import yaml
 
 from chromaproxy.config import save_config, to_dict
 from chromaproxy.errors import UserError
+from chromaproxy.io import checkpoint_dir
 
 # Keys that may differ between a run and its resumption: they do not change what is computed.
 _RESUME_FREE = {"resume", "device", "out", "train.log_every", "train.tensorboard"}
-
-
-def checkpoint_dir(run: Path) -> Path:
-    return run / "checkpoints"
 
 
 def has_checkpoint(run: Path) -> bool:

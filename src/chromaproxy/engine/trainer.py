@@ -29,14 +29,14 @@ from chromaproxy import __version__
 from chromaproxy.data.augment import AugmentSpec, augment, to_float
 from chromaproxy.data.types import ImageSet
 from chromaproxy.engine import distributed
-from chromaproxy.engine.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
+from chromaproxy.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
 from chromaproxy.engine.data import prepare_data
-from chromaproxy.engine.device import memory_format
+from chromaproxy.device import memory_format
 from chromaproxy.engine.distributed import Dist
 from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
-from chromaproxy.engine.network import Network, check_model, load_weights, model_description
-from chromaproxy.engine.optim import build_optimizer, lr_at, set_lr
-from chromaproxy.engine.run_dir import checkpoint_dir
+from chromaproxy.network import Network, check_model, load_weights, model_description
+from chromaproxy.optim import build_optimizer, lr_at, set_lr
+from chromaproxy.io import checkpoint_dir
 from chromaproxy.engine.stopping import Stopper, StopRequested
 from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.errors import UserError
@@ -59,7 +59,7 @@ class Trainer:
         self.data = prepare_data(cfg, writes, progress=self.dist.main)
         for warning in self.data.warnings if self.dist.main else []:
             self.console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
-        self.network = Network(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
+        self.network = Network.from_config(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
         self.network.to(memory_format=memory_format(self.device))
         unused = self.network.deepest_used_tap() < len(self.network.backbone.feature_info) - 1
         self.model = distributed.wrap(self.network, self.dist, self.device, find_unused=unused)

@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
-from chromaproxy.engine.device import autocast
+from chromaproxy.device import autocast
 from chromaproxy.errors import UserError
 from chromaproxy.models.base import Backbone
 from chromaproxy.models.inputs import ModelInput

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from rich.progress import Progress
 from torch import nn
 
-from chromaproxy.engine.optim import lr_at, set_lr
+from chromaproxy.optim import lr_at, set_lr
 
 
 def linear_head(dim: int, num_classes: int, batchnorm: bool) -> nn.Module:

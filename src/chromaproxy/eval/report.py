@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from chromaproxy.engine.checkpoint import atomic_write_text
+from chromaproxy.io import atomic_write_text
 from chromaproxy.errors import UserError
 from chromaproxy.eval.evaluate import HEADLINE, WHOLE_NETWORK, headline
 from chromaproxy.eval.results import read_results

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chromaproxy import __version__
-from chromaproxy.engine.checkpoint import atomic_write_text
+from chromaproxy.io import atomic_write_text
 
 
 def git_commit() -> str | None:

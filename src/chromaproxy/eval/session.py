@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
-from chromaproxy.config import apply_overrides, apply_preset, config_from_dict, load_config, save_config
+from chromaproxy.config import apply_overrides, apply_preset, load_config, save_config
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import held_out_test
 from chromaproxy.data.types import UNLABELED, ImageSet
-from chromaproxy.engine.checkpoint import atomic_write_text, load_checkpoint, read_meta
-from chromaproxy.engine.device import resolve_device
-from chromaproxy.engine.network import Network, check_model, load_weights
-from chromaproxy.engine.run_dir import checkpoint_dir
+from chromaproxy.checkpoint import load_checkpoint, read_meta
+from chromaproxy.io import atomic_write_text, checkpoint_dir, read_run_config
+from chromaproxy.device import resolve_device
+from chromaproxy.network import Network, check_model, load_weights
 from chromaproxy.errors import UserError
 from chromaproxy.eval.features import extract_features
 
@@ -72,10 +71,7 @@ class EvalSession:
 def open_run(run: Path, overrides: list[str], checkpoint: str = "last", preset: Path | None = None) -> EvalSession:
     """Load a run's config and weights (or rebuild a random reference); then an evaluation preset
     (``configs/eval-*.yaml``) and ``key=value`` overrides change the evaluation keys."""
-    config_path = run / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{run} is not a run directory (no config.yaml); pass the folder 'chromaproxy pretrain' wrote")
-    cfg = config_from_dict(yaml.safe_load(config_path.read_text()), source=str(config_path))
+    cfg = read_run_config(run)
     if preset is not None:
         _apply_eval_preset(cfg, preset)
     apply_overrides(cfg, overrides)
@@ -83,7 +79,7 @@ def open_run(run: Path, overrides: list[str], checkpoint: str = "last", preset: 
         return _random_session(run, cfg)
     path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
     check_model(read_meta(path), cfg, path)
-    network = Network(_backbone_only(cfg), num_classes=0)
+    network = Network.backbone_only(cfg)
     load_weights(network.backbone, load_checkpoint(path, "model.backbone."), path)
     return _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors", checkpoint)
 
@@ -113,15 +109,8 @@ def _apply_eval_preset(cfg: Any, preset: Path) -> None:
 
 def _random_session(run: Path, cfg: Any) -> EvalSession:
     torch.manual_seed(cfg.seed)
-    network = Network(_backbone_only(cfg), num_classes=0)
+    network = Network.backbone_only(cfg)
     return _session(run, cfg, network, f"random (seed {cfg.seed})")
-
-
-def _backbone_only(cfg: Any) -> Any:
-    """Probing needs only the input representation and the backbone: task heads are not built."""
-    probe = load_config(None, [])
-    probe.model, probe.data, probe.tasks, probe.task_weights = cfg.model, cfg.data, [], []
-    return probe
 
 
 def _session(run: Path, cfg: Any, network: Network, weights: str, checkpoint: str | None = None) -> EvalSession:

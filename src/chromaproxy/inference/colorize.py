@@ -174,8 +174,8 @@ def colorize_paths(
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Colorize every input into ``out`` as PNG; returns (written files, [(input, reason)] that failed).
     An unreadable file is reported on ``console`` as ``error: <path>: <reason>`` and the rest go on."""
-    from chromaproxy.engine.device import resolve_device
-    from chromaproxy.engine.network import load_network
+    from chromaproxy.device import resolve_device
+    from chromaproxy.network import load_network
 
     check_options(decode, temperature, checkpoint, size)
     if Path(out).exists() and not Path(out).is_dir():

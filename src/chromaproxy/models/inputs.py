@@ -16,10 +16,6 @@ from torch import nn
 from chromaproxy.errors import UserError
 
 INPUTS = ("rgb", "L", "sobel")
-CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # RotNet's CIFAR-10 statistics
-CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _CHANNELS = {"rgb": 3, "L": 1, "sobel": 2}
 # Std of the normalized-kernel Sobel responses (kernel / 8, so a ramp of slope 1 per pixel gives 1) of gray
 # CIFAR-10 images in [0, 1]: 0.0665, measured on the first 5,000 training images. Dividing by it gives the
@@ -37,12 +33,13 @@ def input_channels(kind: str) -> int:
 class ModelInput(nn.Module):
     """RGB (B, 3, H, W) in [0, 1] → the backbone's input (B, C, H, W). No parameters.
 
-    mean and std are non-persistent buffers: they follow ``.to(device)`` but stay out of checkpoints,
-    since they are rebuilt from the config.
+    mean and std (for ``rgb``) are the dataset's own (``data.sources.Source.normalisation``); they are
+    non-persistent buffers: they follow ``.to(device)`` but stay out of checkpoints, since they are rebuilt
+    from the config.
     """
 
     def __init__(
-        self, kind: str, mean: tuple[float, float, float] = CIFAR10_MEAN, std: tuple[float, float, float] = CIFAR10_STD
+        self, kind: str, mean: tuple[float, float, float], std: tuple[float, float, float]
     ) -> None:
         super().__init__()
         self.channels = input_channels(kind)

@@ -11,7 +11,7 @@ from torch import nn
 
 from chromaproxy.data.augment import AugmentSpec, augment, to_float
 from chromaproxy.data.types import ImageSet
-from chromaproxy.engine.device import autocast
+from chromaproxy.device import autocast
 from chromaproxy.eval.probes import scheduled_batches, sgd
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession

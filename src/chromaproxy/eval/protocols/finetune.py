@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chromaproxy.data.augment import AugmentSpec, augment
-from chromaproxy.engine.device import autocast
+from chromaproxy.device import autocast
 from chromaproxy.eval.cka import linear_cka
 from chromaproxy.eval.features import extract_features
 from chromaproxy.eval.probes import head_accuracy, scheduled_batches, sgd

@@ -1,6 +1,7 @@
 """Config sections of the evaluation protocols (``eval.*``, ``knn.*``, ``linear.*`` …).
 
-Kept free of torch so ``config.py`` can build the ``Config`` class from them without import cycles.
+Outside ``eval/`` so that ``config.py`` builds the ``Config`` class from them without importing the
+evaluation code, which itself reads configs (no package import cycle).
 Defaults follow REFERENCE.md: kNN as the peers (cosine, T = 0.07, weighted headline) and SSL++ (K = 10);
 conv-block and MLP probes as RotNet's CIFAR-10 evaluation (100 epochs, lr 0.1 x0.2 at 35/70/85). The paper
 protocols are presets: configs/eval-sslpp-cifar10.yaml (SSL++ Table II) and configs/eval-rotnet-cifar10.yaml.

@@ -1,4 +1,9 @@
-"""The trained network: input representation → shared backbone → one head per task."""
+"""The network of a run: input representation → shared backbone → one head per task.
+
+Training, evaluation and inference all build it, so it lives outside the training engine. The
+constructor takes the three parts; ``from_config`` builds them as a run's config says, and
+``backbone_only`` builds the input and backbone alone, which is all probing needs.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
+from chromaproxy.checkpoint import load_checkpoint, read_meta
+from chromaproxy.data.sources import SOURCES
 from chromaproxy.data.types import ImageSet
-from chromaproxy.engine.device import autocast, memory_format
+from chromaproxy.device import autocast, memory_format
 from chromaproxy.errors import UserError
+from chromaproxy.io import checkpoint_dir, read_run_config
 from chromaproxy.models import build_backbone
-from chromaproxy.models.inputs import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, ModelInput, input_channels
-from chromaproxy.tasks import TASKS, TaskContext
-
-_CIFAR100_STATS = ((129.3 / 255, 124.1 / 255, 112.4 / 255), (68.2 / 255, 65.4 / 255, 70.4 / 255))
-# Per-dataset input normalisation (mean, std) of the train split, for model.input=rgb. Any other source
-# (image folders) is normalised with the ImageNet statistics.
-_DATASET_STATS = {
-    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
-    "cifar100": _CIFAR100_STATS,
-    "cifar100-20": _CIFAR100_STATS,
-    "stl10": ((113.9 / 255, 112.2 / 255, 103.7 / 255), (66.4 / 255, 65.4 / 255, 69.2 / 255)),
-    "svhn": ((111.6 / 255, 113.2 / 255, 120.6 / 255), (50.5 / 255, 51.3 / 255, 50.2 / 255)),
-}
-
+from chromaproxy.models.base import Backbone
+from chromaproxy.models.inputs import ModelInput, input_channels
+from chromaproxy.tasks import TASKS, Task, TaskContext
 
 def model_description(cfg: Any) -> dict[str, Any]:
     """What a checkpoint must match to be loaded into this network (stored in its metadata)."""
@@ -41,24 +37,38 @@ def check_model(meta: dict[str, Any], cfg: Any, path: Path) -> None:
 
 
 def build_input(cfg: Any) -> ModelInput:
-    mean, std = _DATASET_STATS.get(cfg.data.name, (IMAGENET_MEAN, IMAGENET_STD))
+    mean, std = SOURCES[cfg.data.name].normalisation
     return ModelInput(cfg.model.input, mean=mean, std=std)
+
+
+def build_config_backbone(cfg: Any) -> Backbone:
+    model = cfg.model
+    return build_backbone(model.name, in_channels=input_channels(model.input), width=model.width, blocks=model.blocks)
 
 
 class Network(nn.Module):
     """Holds the parts a run trains; state-dict keys are ``backbone.*`` and ``tasks.<name>.*``."""
 
-    def __init__(self, cfg: Any, num_classes: int, images: ImageSet | None = None, run: Path | None = None) -> None:
+    def __init__(
+        self, model_input: ModelInput, backbone: Backbone, tasks: dict[str, Task], task_weights: dict[str, float]
+    ) -> None:
         super().__init__()
-        model = cfg.model
-        self.input = build_input(cfg)
-        self.backbone = build_backbone(
-            model.name, in_channels=input_channels(model.input), width=model.width, blocks=model.blocks
-        )
-        context = TaskContext(self.backbone, num_classes, images=images, run=run)
-        self.tasks = nn.ModuleDict({name: _build_task(name, cfg, context) for name in cfg.tasks})
+        self.input, self.backbone = model_input, backbone
+        self.tasks = nn.ModuleDict(tasks)
+        self.task_weights = task_weights
 
-        self.task_weights = dict(zip(cfg.tasks, cfg.task_weights))
+    @classmethod
+    def from_config(cls, cfg: Any, num_classes: int, images: ImageSet | None = None, run: Path | None = None) -> "Network":
+        """The network ``cfg`` describes; ``images`` and ``run`` reach the tasks (a prior to estimate and save)."""
+        backbone = build_config_backbone(cfg)
+        context = TaskContext(backbone, num_classes, images=images, run=run)
+        tasks = {name: _build_task(name, cfg, context) for name in cfg.tasks}
+        return cls(build_input(cfg), backbone, tasks, dict(zip(cfg.tasks, cfg.task_weights)))
+
+    @classmethod
+    def backbone_only(cls, cfg: Any) -> "Network":
+        """Input and backbone without task heads: what the probes read features from."""
+        return cls(build_input(cfg), build_config_backbone(cfg), {}, {})
 
     def task_outputs(self, name: str, inputs: torch.Tensor, targets: Any) -> dict[str, torch.Tensor]:
         task = self.tasks[name]
@@ -113,16 +123,10 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path
 def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
     """A trained run's config and its whole network (input, backbone, task heads) in eval mode, for
     inference (``colorize``, the colorization quality protocol). Tasks reload what they saved in ``run``."""
-    from chromaproxy.config import config_from_dict
-    from chromaproxy.engine.checkpoint import load_checkpoint, read_meta
-
-    config_path = run / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{run} is not a run directory (no config.yaml); pass the folder 'chromaproxy pretrain' wrote")
-    cfg = config_from_dict(yaml.safe_load(config_path.read_text()), source=str(config_path))
-    path = run / "checkpoints" / f"{checkpoint}.safetensors"
+    cfg = read_run_config(run)
+    path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
     meta = read_meta(path)
     check_model(meta, cfg, path)
-    network = Network(cfg, len(meta["classes"]), run=run)
+    network = Network.from_config(cfg, len(meta["classes"]), run=run)
     load_weights(network, load_checkpoint(path, "model."), path)
     return cfg, network.eval()
