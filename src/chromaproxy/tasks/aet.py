@@ -19,7 +19,7 @@ from torch import nn
 from chromaproxy.ranges import NonNegative
 from chromaproxy.tasks.aet_transforms import PARAMS, Kind, sample_affine, sample_projective, warp
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.heads import classifier_tap, pooled_pair
+from chromaproxy.tasks.heads import pooled_pair
 
 
 @dataclass
@@ -48,8 +48,7 @@ class AetTask(Task):
 
     def __init__(self, options: AetOptions, context: TaskContext) -> None:
         super().__init__(options, context)
-        tap, channels = classifier_tap(context.backbone, options.tap)
-        self.taps = [tap]
+        channels = self.read_tap(context, options.tap)
         self.head = regression_head(channels, PARAMS[options.transform], options.hidden)
 
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):

@@ -54,6 +54,12 @@ class Task(nn.Module, ABC):
         self.options = options
         self.taps: list[str] = []
 
+    def read_tap(self, context: TaskContext, tap: str | None) -> int:
+        """Make ``tap`` (None = the deepest) the one tap this task reads; returns its channel count."""
+        name = context.backbone.resolve_taps([tap or context.backbone.feature_info[-1].name])[0]
+        self.taps = [name]
+        return context.backbone.tap_info(name).channels
+
     @abstractmethod
     def make_batch(
         self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator

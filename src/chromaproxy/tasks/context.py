@@ -33,7 +33,6 @@ from chromaproxy.errors import UserError
 from chromaproxy.ranges import NonNegative, Positive
 from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.context_decoder import context_decoder
-from chromaproxy.tasks.heads import classifier_tap
 
 FILL = 0.5  # value of every channel inside the hole: a stand-in for the dataset mean pixel
 
@@ -96,8 +95,7 @@ class ContextTask(Task):
 
     def __init__(self, options: ContextOptions, context: TaskContext) -> None:
         super().__init__(options, context)
-        tap, channels = classifier_tap(context.backbone, options.tap)
-        self.taps = [tap]
+        channels = self.read_tap(context, options.tap)
         self.head = context_decoder(channels, options.hole + 2 * options.overlap)
 
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):

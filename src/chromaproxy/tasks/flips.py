@@ -16,7 +16,7 @@ import torch
 
 from chromaproxy.errors import UserError
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.heads import classification_head, classifier_tap, cross_entropy_and_accuracy
+from chromaproxy.tasks.heads import classification_head, cross_entropy_and_accuracy
 
 TRANSFORMS = ("rot0", "rot90", "rot180", "rot270", "hflip", "vflip")  # label = index
 
@@ -39,8 +39,7 @@ class FlipsTask(Task):
 
     def __init__(self, options: FlipsOptions, context: TaskContext) -> None:
         super().__init__(options, context)
-        tap, channels = classifier_tap(context.backbone, options.tap)
-        self.taps = [tap]
+        channels = self.read_tap(context, options.tap)
         self.head = classification_head(channels, len(TRANSFORMS))
 
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):

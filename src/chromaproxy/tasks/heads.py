@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-if TYPE_CHECKING:
-    from chromaproxy.models.base import Backbone
-
-
-def classifier_tap(backbone: "Backbone", tap: str | None) -> tuple[str, int]:
-    """The validated tap a classification head reads (``None`` = the deepest) and its channel count."""
-    name = backbone.resolve_taps([tap or backbone.feature_info[-1].name])[0]
-    return name, backbone.tap_info(name).channels
 
 
 def classification_head(channels: int, classes: int) -> nn.Sequential:

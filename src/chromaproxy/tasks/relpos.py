@@ -37,7 +37,7 @@ from torch import nn
 from chromaproxy.errors import UserError
 from chromaproxy.ranges import NonNegative, Range
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.heads import classifier_tap, cross_entropy_and_accuracy, pooled_pair
+from chromaproxy.tasks.heads import cross_entropy_and_accuracy, pooled_pair
 from chromaproxy.tasks.patches import cut_patches, drop_colors, patch_boxes
 
 NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]  # label → (row, col) offset
@@ -109,8 +109,7 @@ class RelposTask(Task):
 
     def __init__(self, options: RelposOptions, context: TaskContext) -> None:
         super().__init__(options, context)
-        tap, channels = classifier_tap(context.backbone, options.tap)
-        self.taps = [tap]
+        channels = self.read_tap(context, options.tap)
         self.head = fusion_head(channels)
 
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):

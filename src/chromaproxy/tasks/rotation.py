@@ -23,7 +23,7 @@ import torch
 from chromaproxy.errors import UserError
 from chromaproxy.ranges import Range
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.heads import classification_head, classifier_tap, cross_entropy_and_accuracy
+from chromaproxy.tasks.heads import classification_head, cross_entropy_and_accuracy
 
 @dataclass
 class RotationOptions:
@@ -55,8 +55,7 @@ class RotationTask(Task):
     def __init__(self, options: RotationOptions, context: TaskContext) -> None:
         super().__init__(options, context)
         check_angles(options.angles)
-        tap, channels = classifier_tap(context.backbone, options.tap)
-        self.taps = [tap]
+        channels = self.read_tap(context, options.tap)
         self.head = classification_head(channels, len(options.angles))
 
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from chromaproxy.data.types import UNLABELED
 from chromaproxy.ranges import Momentum
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.heads import classification_head, classifier_tap
+from chromaproxy.tasks.heads import classification_head
 
 
 @dataclass
@@ -30,8 +30,7 @@ class SupervisedTask(Task):
 
     def __init__(self, options: SupervisedOptions, context: TaskContext) -> None:
         super().__init__(options, context)
-        tap, channels = classifier_tap(context.backbone, options.tap)
-        self.taps = [tap]
+        channels = self.read_tap(context, options.tap)
         self.head = classification_head(channels, context.num_classes)
 
     def make_batch(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
