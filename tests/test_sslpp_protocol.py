@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from chromaproxy.config import load_config
 from chromaproxy.optim import build_optimizer
 from chromaproxy.eval.cluster_metrics import cluster_accuracy, hungarian_accuracy, many_to_one_accuracy
-from chromaproxy.eval.evaluate import headline, headline_keys
+from chromaproxy.eval.evaluate import headline
+from chromaproxy.eval.protocols import PROTOCOLS
 from chromaproxy.eval.features import grid_side, pool
 from chromaproxy.eval.knn import knn_predict
 from chromaproxy.eval.probes import mlp_head
@@ -64,10 +65,10 @@ def test_sslpp_eval_preset_is_table_ii_with_a_majority_headline():
     assert [m * conv.epochs for m in conv.milestones] == [100, 150]
     assert cfg.fewshot.base == "conv" and cfg.fewshot.labels_per_class == [20, 100, 400, 1000]
     assert "fewshot" in cfg.eval.protocols
-    assert headline_keys("knn", cfg) == {"k": 10, "vote": "majority"}
+    assert PROTOCOLS["knn"].headline(cfg) == {"k": 10, "vote": "majority"}
     records = [{"tap": "b1", "k": 10, "vote": v, "value": x} for v, x in (("weighted", 0.5), ("majority", 0.4))]
-    assert [r["value"] for r in headline("knn", records, headline_keys("knn", cfg))] == [0.4]
-    assert headline_keys("knn", load_config(None, [])) == {"k": 10, "vote": "weighted"}  # the default stays
+    assert [r["value"] for r in headline("knn", records, PROTOCOLS["knn"].headline(cfg))] == [0.4]
+    assert PROTOCOLS["knn"].headline(load_config(None, [])) == {"k": 10, "vote": "weighted"}  # the default stays
 
 
 def test_rotnet_schedule_keeps_its_own_preset():

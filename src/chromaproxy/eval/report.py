@@ -14,7 +14,7 @@ from rich.console import Console
 
 from chromaproxy.io import atomic_write_text
 from chromaproxy.errors import UserError
-from chromaproxy.eval.evaluate import HEADLINE, WHOLE_NETWORK, headline
+from chromaproxy.eval.evaluate import WHOLE_NETWORK, default_headline, headline
 from chromaproxy.eval.results import read_results
 from chromaproxy.eval.visuals import pyplot, write_visuals
 
@@ -107,7 +107,7 @@ def _headline_of(protocol: str, loaded: dict) -> dict:
     """The record keys the table shows (the first run's manifest; the defaults for older results)."""
     for results in loaded.values():
         if protocol in results:
-            return results[protocol]["manifest"].get("headline") or HEADLINE.get(protocol, {})
+            return results[protocol]["manifest"].get("headline") or default_headline(protocol)
     return {}
 
 

@@ -1,13 +1,15 @@
-"""Protocol registry: each protocol is ``run(session, options) -> list of result records``."""
+"""Protocol registry: each entry is a protocol module's ``PROTOCOL`` (``spec.Protocol``: its run function
+and display rules); adding a protocol is one module plus one line here."""
 
 from chromaproxy.eval.protocols import colorization, conv, fewshot, finetune, knn, linear, mlp
+from chromaproxy.eval.protocols.spec import Protocol
 
-PROTOCOLS = {
-    "knn": knn.run,
-    "linear": linear.run,
-    "mlp": mlp.run,
-    "conv": conv.run,
-    "fewshot": fewshot.run,
-    "finetune": finetune.run,
-    "colorization": colorization.run,
+PROTOCOLS: dict[str, Protocol] = {
+    "knn": knn.PROTOCOL,
+    "linear": linear.PROTOCOL,
+    "mlp": mlp.PROTOCOL,
+    "conv": conv.PROTOCOL,
+    "fewshot": fewshot.PROTOCOL,
+    "finetune": finetune.PROTOCOL,
+    "colorization": colorization.PROTOCOL,
 }

@@ -32,6 +32,7 @@ from chromaproxy.eval.results import record
 from chromaproxy.eval.session import RANDOM_MARKER, EvalSession
 from chromaproxy.inference.colorize import predict_small_ab
 from chromaproxy.tasks.colorize_prior import PRIOR_FILE
+from chromaproxy.eval.protocols.spec import Protocol
 
 GRID_FILE = "colorization_grid.png"
 LOCATIONS = 2**16  # hypercolumn locations per head call (images x pixels), bounds inference memory
@@ -137,3 +138,12 @@ def write_grid(first: tuple[torch.Tensor, torch.Tensor, torch.Tensor], count: in
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+PROTOCOL = Protocol(
+    run,
+    headline=lambda cfg: {"metric": "auc"},
+    title="colorization quality (AuC and saturation in %)",
+    whole_network=True,
+    options_section="colorquality",  # colorization.* is the task's section
+)

@@ -17,6 +17,7 @@ from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
 from chromaproxy.models.base import scaled
 from chromaproxy.models.nin import nin_block
+from chromaproxy.eval.protocols.spec import Protocol
 
 
 def conv_block_classifier(in_channels: int, width: float, num_classes: int) -> nn.Module:
@@ -80,3 +81,6 @@ def conv_records(session: EvalSession, train: ImageSet, options, seed: int, **pa
 
 def run(session: EvalSession, options) -> list[dict]:
     return conv_records(session, session.train, options, session.cfg.seed, epochs=options.epochs)
+
+
+PROTOCOL = Protocol(run)

@@ -14,6 +14,7 @@ from chromaproxy.eval.protocols.conv import conv_records
 from chromaproxy.eval.protocols.knn import knn_records
 from chromaproxy.eval.protocols.linear import linear_records
 from chromaproxy.eval.session import EvalSession
+from chromaproxy.eval.protocols.spec import Protocol
 
 
 def _draw_records(session: EvalSession, base: str, count: int, seed: int) -> list[dict]:
@@ -56,3 +57,11 @@ def run(session: EvalSession, options) -> list[dict]:
         item["protocol"] = "fewshot"
         item["base"] = options.base
     return records + _summaries(records)
+
+
+PROTOCOL = Protocol(
+    run,
+    headline=lambda cfg: {"seed": "mean"},
+    table_keep={"seed": "mean", "k": 10, "vote": "weighted"},  # k = 10 weighted on a kNN base, every record on a linear one
+    column=lambda r: f"{r['labels_per_class']}/class",
+)

@@ -19,6 +19,7 @@ from chromaproxy.eval.features import extract_features
 from chromaproxy.eval.probes import head_accuracy, scheduled_batches, sgd
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
+from chromaproxy.eval.protocols.spec import Protocol
 
 
 class _Classifier(nn.Module):
@@ -66,3 +67,6 @@ def run(session: EvalSession, options) -> list[dict]:
     for tap in session.taps:
         records.append(record(tap, "finetune", "cka", linear_cka(before[tap], after[tap]), images=len(images)))
     return records
+
+
+PROTOCOL = Protocol(run, headline=lambda cfg: {"metric": "cka"}, title="finetune: top-1 and CKA before/after")

@@ -7,6 +7,7 @@ import torch
 from chromaproxy.eval.knn import knn_predict
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
+from chromaproxy.eval.protocols.spec import Protocol
 
 
 def knn_records(
@@ -27,3 +28,11 @@ def run(session: EvalSession, options) -> list[dict]:
     train = session.features("train", options.pooling)
     test = session.features("test", options.pooling)
     return knn_records(train, session.train.labels, test, session.test.labels, options, pooling=options.pooling)
+
+
+PROTOCOL = Protocol(
+    run,
+    headline=lambda cfg: {"k": 10, "vote": cfg.knn.vote if cfg is not None else "weighted"},  # SSL++: k = 10
+    column=lambda r: f"k={r['k']} {r['vote'][:3]}",  # both votes side by side
+    title="knn: top-1 per tap (wei = weighted, maj = majority vote)",
+)

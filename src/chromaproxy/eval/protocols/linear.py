@@ -7,6 +7,7 @@ import torch
 from chromaproxy.eval.probes import head_accuracy, linear_head, train_heads
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
+from chromaproxy.eval.protocols.spec import Protocol
 
 
 def linear_records(
@@ -29,3 +30,6 @@ def run(session: EvalSession, options) -> list[dict]:
         session.features("test", options.pooling), session.test.labels,
         len(session.classes), options, session.cfg.seed,
     )
+
+
+PROTOCOL = Protocol(run)

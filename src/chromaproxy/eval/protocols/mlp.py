@@ -8,6 +8,7 @@ import torch
 from chromaproxy.eval.probes import head_accuracy, mlp_head, train_heads
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
+from chromaproxy.eval.protocols.spec import Protocol
 
 
 def run(session: EvalSession, options) -> list[dict]:
@@ -28,3 +29,6 @@ def run(session: EvalSession, options) -> list[dict]:
         records.append(record(tap, "mlp", "top1", accuracy, layers=int(layers), pooling=options.pooling,
                               dim=train[tap].shape[1]))
     return records
+
+
+PROTOCOL = Protocol(run, headline=lambda cfg: {"layers": 2}, column=lambda r: f"{r['layers']} FC")
