@@ -24,9 +24,9 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from chromaproxy.config import load_config
 from chromaproxy.data.sources import load_source
-from chromaproxy.network import Network
 from chromaproxy.eval.features import extract_features
 from chromaproxy.eval.knn import knn_predict, vote_predictions
+from chromaproxy.network import Network
 
 KS = [1, 3, 5, 10, 15, 20, 200]
 TEMPERATURE = 0.07

@@ -50,12 +50,12 @@ from chromaproxy.config import load_config
 from chromaproxy.data.augment import AugmentSpec, augment, crop_and_flip
 from chromaproxy.data.sources import load_source
 from chromaproxy.device import memory_format, resolve_device
-from chromaproxy.network import Network
-from chromaproxy.optim import build_optimizer, lr_at, set_lr
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.engine.trainer import Trainer
 from chromaproxy.models import BACKBONES
+from chromaproxy.network import Network
+from chromaproxy.optim import build_optimizer, lr_at, set_lr
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "configs" / "supervised-cifar10-quick.yaml"

@@ -13,12 +13,12 @@ import sys
 import pytest
 import torch
 
-from chromaproxy.config import load_config
 from chromaproxy.checkpoint import load_checkpoint
-from chromaproxy.network import load_network
+from chromaproxy.config import load_config
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.trainer import Trainer
 from chromaproxy.models import BACKBONES
+from chromaproxy.network import load_network
 from conftest import REPO
 
 PRESET = REPO / "configs" / "rotation-cifar10-quick.yaml"

@@ -8,8 +8,8 @@ import torch
 from chromaproxy.config import load_config
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.sources import load_source
-from chromaproxy.network import Network
 from chromaproxy.errors import UserError
+from chromaproxy.network import Network
 from chromaproxy.tasks.colorize_prior import PRIOR_FILE
 from conftest import REPO
 

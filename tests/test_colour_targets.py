@@ -3,9 +3,9 @@
 import torch
 
 from chromaproxy.data.augment import AugmentSpec, augment, crop_and_flip
-from chromaproxy.tasks.colorize import ColorizationOptions, ColorizationTask
-from chromaproxy.tasks.base import TaskContext
 from chromaproxy.models import build_backbone
+from chromaproxy.tasks.base import TaskContext
+from chromaproxy.tasks.colorize import ColorizationOptions, ColorizationTask
 
 
 def test_reflect_padding_matches_numpy_reflection_and_never_shows_zeros():

@@ -12,13 +12,13 @@ import time
 import pytest
 import torch
 
-from chromaproxy.config import load_config
 from chromaproxy import checkpoint
 from chromaproxy.checkpoint import load_checkpoint, read_meta, save_checkpoint
+from chromaproxy.config import load_config
 from chromaproxy.engine.run_dir import open_run_dir
-from chromaproxy.network import load_weights
 from chromaproxy.engine.trainer import Trainer, TrainingDiverged
 from chromaproxy.errors import UserError
+from chromaproxy.network import load_weights
 from chromaproxy.tasks import TASKS
 from chromaproxy.tasks.supervised import SupervisedTask
 from conftest import REPO, tiny_overrides

@@ -16,10 +16,10 @@ from chromaproxy.eval.cka import linear_cka
 from chromaproxy.eval.cluster_metrics import ari, hungarian_accuracy, nmi
 from chromaproxy.eval.evaluate import evaluate, parse_protocols
 from chromaproxy.eval.probes import head_accuracy, linear_head, mlp_head, train_heads
-from chromaproxy.protocol_options import ProbeOptions
 from chromaproxy.eval.report import depth_positions, write_report
 from chromaproxy.eval.results import manifest, record, write_results
 from chromaproxy.eval.session import open_run
+from chromaproxy.protocol_options import ProbeOptions
 from conftest import REPO, tiny_overrides
 
 QUICK_PROBES = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from chromaproxy.data.sources import CIFAR10_NORMALISATION
 from chromaproxy.data.unpickle import safe_load
 from chromaproxy.errors import UserError
-from chromaproxy.data.sources import CIFAR10_NORMALISATION
 from chromaproxy.models.inputs import INPUTS, ModelInput, input_channels
 
 CIFAR10_MEAN, CIFAR10_STD = CIFAR10_NORMALISATION

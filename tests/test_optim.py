@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from chromaproxy.config import load_config
 from chromaproxy.checkpoint import optimizer_tensors, restore_optimizer
+from chromaproxy.config import load_config
 from chromaproxy.optim import build_optimizer, lr_at
 
 

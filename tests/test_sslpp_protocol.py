@@ -12,14 +12,14 @@ import torch
 import torch.nn.functional as F
 
 from chromaproxy.config import load_config
-from chromaproxy.optim import build_optimizer
 from chromaproxy.eval.cluster_metrics import cluster_accuracy, hungarian_accuracy, many_to_one_accuracy
 from chromaproxy.eval.evaluate import headline
-from chromaproxy.eval.protocols import PROTOCOLS
 from chromaproxy.eval.features import grid_side, pool
 from chromaproxy.eval.knn import knn_predict
 from chromaproxy.eval.probes import mlp_head
+from chromaproxy.eval.protocols import PROTOCOLS
 from chromaproxy.eval.session import _apply_eval_preset
+from chromaproxy.optim import build_optimizer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

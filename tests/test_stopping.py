@@ -15,9 +15,9 @@ import time
 import pytest
 import torch
 
+from chromaproxy.checkpoint import load_checkpoint, read_meta
 from chromaproxy.config import load_config
 from chromaproxy.engine import stopping
-from chromaproxy.checkpoint import load_checkpoint, read_meta
 from chromaproxy.engine.distributed import Dist
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.stopping import Stopper, StopRequested

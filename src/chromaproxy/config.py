@@ -22,8 +22,8 @@ from typing import Annotated, Any, Literal
 import yaml
 
 from chromaproxy.errors import UserError
-from chromaproxy.protocol_options import PROTOCOL_OPTIONS
 from chromaproxy.models import check_backbone_name
+from chromaproxy.protocol_options import PROTOCOL_OPTIONS
 from chromaproxy.ranges import Fraction, Milestone, Momentum, NonNegative, Positive, Range, bounds
 from chromaproxy.tasks import TASKS
 

@@ -24,6 +24,7 @@ from chromaproxy.models.base import Backbone
 from chromaproxy.models.inputs import ModelInput, input_channels
 from chromaproxy.tasks import TASKS, Task, TaskContext
 
+
 def model_description(cfg: Any) -> dict[str, Any]:
     """What a checkpoint must match to be loaded into this network (stored in its metadata)."""
     model = cfg.model

@@ -12,8 +12,8 @@ import torch
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import held_out_test, label_split, val_split
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
-from chromaproxy.io import atomic_write_text
 from chromaproxy.errors import UserError
+from chromaproxy.io import atomic_write_text
 from chromaproxy.tasks import TASKS
 
 

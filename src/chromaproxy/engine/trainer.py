@@ -26,20 +26,20 @@ import torch
 from rich.console import Console
 
 from chromaproxy import __version__
+from chromaproxy.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
 from chromaproxy.data.augment import AugmentSpec, augment, to_float
 from chromaproxy.data.types import ImageSet
-from chromaproxy.engine import distributed
-from chromaproxy.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
-from chromaproxy.engine.data import prepare_data
 from chromaproxy.device import memory_format
+from chromaproxy.engine import distributed
+from chromaproxy.engine.data import prepare_data
 from chromaproxy.engine.distributed import Dist
 from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
+from chromaproxy.engine.sampler import EpochSampler
+from chromaproxy.engine.stopping import Stopper, StopRequested
+from chromaproxy.errors import UserError
+from chromaproxy.io import checkpoint_dir
 from chromaproxy.network import Network, check_model, load_weights, model_description
 from chromaproxy.optim import build_optimizer, lr_at, set_lr
-from chromaproxy.io import checkpoint_dir
-from chromaproxy.engine.stopping import Stopper, StopRequested
-from chromaproxy.engine.sampler import EpochSampler
-from chromaproxy.errors import UserError
 
 RANK_SEED_STRIDE = 0x9E3779B1  # keeps the ranks' augmentation seeds far apart; rank 0 uses the seed itself
 

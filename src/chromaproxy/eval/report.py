@@ -12,11 +12,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from chromaproxy.io import atomic_write_text
 from chromaproxy.errors import UserError
 from chromaproxy.eval.evaluate import WHOLE_NETWORK, default_headline, headline
 from chromaproxy.eval.results import read_results
 from chromaproxy.eval.visuals import pyplot, write_visuals
+from chromaproxy.io import atomic_write_text
 
 
 STATUS = Console(stderr=True)  # progress lines, kept off stdout

@@ -12,16 +12,16 @@ from typing import Any
 
 import torch
 
+from chromaproxy.checkpoint import load_checkpoint, read_meta
 from chromaproxy.config import apply_overrides, apply_preset, load_config, save_config
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import held_out_test
 from chromaproxy.data.types import UNLABELED, ImageSet
-from chromaproxy.checkpoint import load_checkpoint, read_meta
-from chromaproxy.io import atomic_write_text, checkpoint_dir, read_run_config
 from chromaproxy.device import resolve_device
-from chromaproxy.network import Network, check_model, load_weights
 from chromaproxy.errors import UserError
 from chromaproxy.eval.features import extract_features
+from chromaproxy.io import atomic_write_text, checkpoint_dir, read_run_config
+from chromaproxy.network import Network, check_model, load_weights
 
 RANDOM_MARKER = "random.json"  # marks a random-init reference directory (no checkpoints by design)
 

@@ -25,14 +25,14 @@ import torch
 
 from chromaproxy.color import join_lab, lab_to_rgb, load_prior, rebalance_weights, rgb_to_lab, smooth_prior, zhang_313_bins
 from chromaproxy.data.augment import to_float
-from chromaproxy.network import Network, load_network
 from chromaproxy.errors import UserError
 from chromaproxy.eval.color_metrics import auc_from_hits, binned_hits, psnr_per_image, saturation_per_image
+from chromaproxy.eval.protocols.spec import Protocol
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import RANDOM_MARKER, EvalSession
 from chromaproxy.inference.colorize import predict_small_ab
+from chromaproxy.network import Network, load_network
 from chromaproxy.tasks.colorize_prior import PRIOR_FILE
-from chromaproxy.eval.protocols.spec import Protocol
 
 GRID_FILE = "colorization_grid.png"
 LOCATIONS = 2**16  # hypercolumn locations per head call (images x pixels), bounds inference memory

@@ -13,11 +13,11 @@ from chromaproxy.data.augment import AugmentSpec, augment, to_float
 from chromaproxy.data.types import ImageSet
 from chromaproxy.device import autocast
 from chromaproxy.eval.probes import scheduled_batches, sgd
+from chromaproxy.eval.protocols.spec import Protocol
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
 from chromaproxy.models.base import scaled
 from chromaproxy.models.nin import nin_block
-from chromaproxy.eval.protocols.spec import Protocol
 
 
 def conv_block_classifier(in_channels: int, width: float, num_classes: int) -> nn.Module:

@@ -13,8 +13,8 @@ from chromaproxy.data.splits import label_split
 from chromaproxy.eval.protocols.conv import conv_records
 from chromaproxy.eval.protocols.knn import knn_records
 from chromaproxy.eval.protocols.linear import linear_records
-from chromaproxy.eval.session import EvalSession
 from chromaproxy.eval.protocols.spec import Protocol
+from chromaproxy.eval.session import EvalSession
 
 
 def _draw_records(session: EvalSession, base: str, count: int, seed: int) -> list[dict]:

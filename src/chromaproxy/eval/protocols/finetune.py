@@ -17,9 +17,9 @@ from chromaproxy.device import autocast
 from chromaproxy.eval.cka import linear_cka
 from chromaproxy.eval.features import extract_features
 from chromaproxy.eval.probes import head_accuracy, scheduled_batches, sgd
+from chromaproxy.eval.protocols.spec import Protocol
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
-from chromaproxy.eval.protocols.spec import Protocol
 
 
 class _Classifier(nn.Module):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from chromaproxy.eval.knn import knn_predict
+from chromaproxy.eval.protocols.spec import Protocol
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
-from chromaproxy.eval.protocols.spec import Protocol
 
 
 def knn_records(

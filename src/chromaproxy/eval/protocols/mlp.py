@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from chromaproxy.eval.probes import head_accuracy, mlp_head, train_heads
+from chromaproxy.eval.protocols.spec import Protocol
 from chromaproxy.eval.results import record
 from chromaproxy.eval.session import EvalSession
-from chromaproxy.eval.protocols.spec import Protocol
 
 
 def run(session: EvalSession, options) -> list[dict]:
