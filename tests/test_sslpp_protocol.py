@@ -69,6 +69,7 @@ def test_sslpp_eval_preset_is_table_ii_with_a_majority_headline():
     records = [{"tap": "b1", "k": 10, "vote": v, "value": x} for v, x in (("weighted", 0.5), ("majority", 0.4))]
     assert [r["value"] for r in headline("knn", records, PROTOCOLS["knn"].headline(cfg))] == [0.4]
     assert PROTOCOLS["knn"].headline(load_config(None, [])) == {"k": 10, "vote": "weighted"}  # the default stays
+    assert PROTOCOLS["knn"].headline(load_config(None, ["knn.ks=[1,3]"])) == {"k": 1, "vote": "weighted"}
 
 
 def test_rotnet_schedule_keeps_its_own_preset():
