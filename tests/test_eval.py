@@ -14,7 +14,7 @@ from chromaproxy.engine.trainer import Trainer
 from chromaproxy.errors import UserError
 from chromaproxy.eval.cka import linear_cka
 from chromaproxy.eval.cluster_metrics import ari, hungarian_accuracy, nmi
-from chromaproxy.eval.evaluate import evaluate, parse_protocols
+from chromaproxy.eval.evaluate import evaluate, parse_protocols, results_table
 from chromaproxy.eval.probes import head_accuracy, linear_head, mlp_head, train_heads
 from chromaproxy.eval.report import depth_positions, write_report
 from chromaproxy.eval.results import manifest, record, write_results
@@ -167,3 +167,15 @@ def test_depth_plot_positions_share_ticks_for_one_backbone_and_use_relative_dept
     mixed, ticks = depth_positions({"nin": nin, "resnet": resnet})
     assert ticks is None
     assert mixed == {"nin": [0.5, 1.0], "resnet": [0.25, 0.5, 0.75, 1.0]}
+
+
+def test_the_knn_terminal_table_shows_the_headline_k_with_both_votes():
+    from rich.console import Console
+
+    records = [record(tap, "knn", "top1", 0.5, k=k, vote=vote)
+               for tap in ("block1", "block2") for k in (1, 10, 20) for vote in ("weighted", "majority")]
+    console = Console(record=True, width=200)
+    console.print(results_table("knn", records, {"k": 10, "vote": "majority"}))
+    text = console.export_text()
+    assert "k=10 weighted" in text and "k=10 majority" in text
+    assert "k=1 " not in text and "k=20" not in text

@@ -38,7 +38,7 @@ def evaluate(session: EvalSession, protocols: list[str], console: Console) -> di
         written[name] = write_results(session.run, name, head, records)
         written.update({path.name: path for path in session.pictures})
         session.pictures.clear()
-        console.print(results_table(name, records))
+        console.print(results_table(name, records, head["headline"]))
     return written
 
 
@@ -55,11 +55,12 @@ def headline(protocol: str, records: list[dict], wanted: dict | None = None) -> 
     return chosen or [r for r in records if r.get("tap") is not None]
 
 
-def results_table(protocol: str, records: list[dict]) -> Table:
+def results_table(protocol: str, records: list[dict], headline_keys: dict | None = None) -> Table:
     """Per-tap table: one row per tap, one column per setting (the full set is in the JSON file)."""
     spec = PROTOCOLS[protocol]
     label = spec.column
-    shown = [r for r in records if all(r.get(k, v) == v for k, v in spec.table_keep.items())]
+    keep = spec.table_keep(default_headline(protocol) if headline_keys is None else headline_keys)
+    shown = [r for r in records if all(r.get(k, v) == v for k, v in keep.items())]
     table = Table(title=spec.title or f"{protocol}: top-1 per tap (%)")
     columns = list(dict.fromkeys(label(r) for r in shown))
     table.add_column("tap")

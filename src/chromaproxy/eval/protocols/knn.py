@@ -42,6 +42,7 @@ def headline(cfg) -> dict:
 PROTOCOL = Protocol(
     run,
     headline=headline,
-    column=lambda r: f"k={r['k']} {r['vote'][:3]}",  # both votes side by side
-    title="knn: top-1 per tap (wei = weighted, maj = majority vote)",
+    table_keep=lambda headline: {"k": headline["k"]},  # every k is in knn.json; the terminal shows the headline's
+    column=lambda r: f"k={r['k']} {r['vote']}",  # both votes side by side
+    title="knn: top-1 per tap (%); every k in eval/knn.json",
 )

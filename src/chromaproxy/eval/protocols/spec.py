@@ -8,7 +8,7 @@ whether it measures each tap or the whole network. Adding a protocol is its modu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -20,7 +20,8 @@ def _metric(record: dict) -> str:
 class Protocol:
     run: Callable[[Any, Any], list[dict]]  # (EvalSession, options section) -> result records
     headline: Callable[[Any | None], dict] = lambda cfg: {}  # record keys of the headline, from the run's config
-    table_keep: dict = field(default_factory=dict)  # the records the terminal table shows (keys a record lacks pass)
+    # the records the terminal table shows, from the headline (keys a record lacks pass)
+    table_keep: Callable[[dict], dict] = lambda headline: {}
     column: Callable[[dict], str] = _metric  # terminal-table column of a record
     title: str | None = None  # terminal-table title; default "<name>: top-1 per tap (%)"
     whole_network: bool = False  # measures the whole trained network (records with tap None), not each tap
