@@ -73,3 +73,12 @@ def test_config_show_keys_prints_the_table():
     result = CliRunner().invoke(app, ["config", "show", "--keys"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "train.lr" in result.output and "base learning rate" in result.output and "knn.ks" in result.output
+
+
+def test_the_command_line_module_loads_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, chromaproxy.cli; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", "cli imports torch at load: every --help and typo pays for it"
