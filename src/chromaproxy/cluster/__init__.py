@@ -1,0 +1,1 @@
+"""Clustering for semantic pseudo-labels (SSL++): IIC heads and their mutual-information objective."""
