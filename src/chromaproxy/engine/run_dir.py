@@ -6,11 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chromaproxy.config import save_config, to_dict
 from chromaproxy.errors import UserError
-from chromaproxy.io import checkpoint_dir
+from chromaproxy.io import checkpoint_dir, read_run_config
 
 # Keys that may differ between a run and its resumption: they do not change what is computed.
 _RESUME_FREE = {"resume", "device", "out", "train.log_every", "train.tensorboard"}
@@ -65,7 +63,7 @@ def start_run_dir(cfg: Any, run: Path) -> None:
 
 
 def _check_resumable(run: Path, cfg: Any) -> None:
-    saved = _flatten(yaml.safe_load((run / "config.yaml").read_text()))
+    saved = _flatten(to_dict(read_run_config(run)))
     now = _flatten(to_dict(cfg))
     changed = sorted(k for k in saved.keys() | now.keys() if k not in _RESUME_FREE and saved.get(k) != now.get(k))
     if changed:
