@@ -11,6 +11,7 @@ import io
 import re
 import tokenize
 import typing
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, NamedTuple
 
 from chromaproxy.ranges import bounds
@@ -31,7 +32,7 @@ def key_table(cfg: Any) -> list[KeyInfo]:
     return list(_rows(cfg, ""))
 
 
-def _rows(section: Any, prefix: str):
+def _rows(section: Any, prefix: str) -> Iterator[KeyInfo]:
     hints = typing.get_type_hints(type(section), include_extras=True)
     comments = field_comments(type(section))
     for item in dataclasses.fields(section):
