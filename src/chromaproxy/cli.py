@@ -31,7 +31,7 @@ err_console = Console(stderr=True)
 
 app = typer.Typer(
     help="Learn visual representations from unlabeled images through proxy tasks, and measure them layer by layer.",
-    epilog="Example, the main job (7 minutes on 2 CPU cores):\n\n"
+    epilog="Example, the main job (about 11 minutes on 2 CPU cores):\n\n"
     "  chromaproxy pretrain configs/colorization-cifar10-quick.yaml out=runs/color-quick\n\n"
     "  chromaproxy evaluate runs/color-quick --protocol knn,colorization eval.train_limit=10000 eval.test_limit=2000\n\n"
     "Each command has its own --help with examples.",
