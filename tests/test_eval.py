@@ -179,3 +179,14 @@ def test_the_knn_terminal_table_shows_the_headline_k_with_both_votes():
     text = console.export_text()
     assert "k=10 weighted" in text and "k=10 majority" in text
     assert "k=1 " not in text and "k=20" not in text
+
+
+@pytest.mark.parametrize("base", ["conv", "linear"])
+def test_few_label_probes_on_a_retrained_classifier_tag_each_seed_and_summarise(tiny_run, base):
+    from rich.console import Console
+
+    session = open_run(tiny_run, QUICK_PROBES + [f"fewshot.base={base}", "fewshot.labels_per_class=[5]", "fewshot.seeds=[0,1]"])
+    written = evaluate(session, ["fewshot"], Console(file=open("/dev/null", "w")))
+    results = json.loads(written["fewshot"].read_text())["results"]
+    assert {r["seed"] for r in results} == {0, 1, "mean"} and all(r["base"] == base for r in results)
+    assert all(r["seeds"] == [0, 1] for r in results if r["seed"] == "mean")

@@ -76,7 +76,8 @@ def conv_records(session: EvalSession, train: ImageSet, options, seed: int, **pa
         for tap in session.taps
     })
     train_conv_probes(session, probes, train, options, seed)
-    return [record(tap, "conv", "top1", accuracy, **params) for tap, accuracy in conv_accuracy(session, probes, session.test).items()]
+    accuracies = conv_accuracy(session, probes, session.test)
+    return [record(tap, "conv", "top1", accuracy, seed=seed, **params) for tap, accuracy in accuracies.items()]
 
 
 def run(session: EvalSession, options) -> list[dict]:

@@ -21,14 +21,14 @@ def _draw_records(session: EvalSession, base: str, count: int, seed: int) -> lis
     """Records of one seeded draw of ``count`` labels per class, evaluated on the chosen base."""
     index = label_split(session.train.labels, count, seed)
     labels = session.train.labels[index]
-    params = {"labels_per_class": count, "seed": seed}
+    params = {"labels_per_class": count}  # the probes tag their records with their seed themselves
     if base == "conv":
         return conv_records(session, session.train.subset(index), session.cfg.conv, seed, **params)
     options = session.cfg.knn if base == "knn" else session.cfg.linear
     train = {tap: feats[index] for tap, feats in session.features("train", options.pooling).items()}
     test = session.features("test", options.pooling)
     if base == "knn":
-        return knn_records(train, labels, test, session.test.labels, options, **params)
+        return knn_records(train, labels, test, session.test.labels, options, seed=seed, **params)
     return linear_records(train, labels, test, session.test.labels, len(session.classes), options, seed, **params)
 
 

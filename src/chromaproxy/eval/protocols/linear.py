@@ -19,7 +19,7 @@ def linear_records(
     train_heads(heads, train, train_labels, options, seed, description="linear probes")
     return [
         record(tap, "linear", "top1", head_accuracy(head, test[tap], test_labels), pooling=options.pooling,
-               dim=train[tap].shape[1], **params)
+               dim=train[tap].shape[1], seed=seed, **params)
         for tap, head in heads.items()
     ]
 
