@@ -55,19 +55,18 @@ def headline(protocol: str, records: list[dict], wanted: dict | None = None) -> 
     return chosen or [r for r in records if r.get("tap") is not None]
 
 
-def results_table(protocol: str, records: list[dict], headline_keys: dict | None = None) -> Table:
+def results_table(protocol: str, records: list[dict], headline_keys: dict) -> Table:
     """Per-tap table: one row per tap, one column per setting (the full set is in the JSON file)."""
     spec = PROTOCOLS[protocol]
-    label = spec.column
-    keep = spec.table_keep(default_headline(protocol) if headline_keys is None else headline_keys)
+    keep = spec.table_keep(headline_keys)
     shown = [r for r in records if all(r.get(k, v) == v for k, v in keep.items())]
     table = Table(title=spec.title or f"{protocol}: top-1 per tap (%)")
-    columns = list(dict.fromkeys(label(r) for r in shown))
+    columns = list(dict.fromkeys(spec.column(r) for r in shown))
     table.add_column("tap")
     for column in columns:
         table.add_column(column, justify="right")
     for tap in dict.fromkeys(r["tap"] for r in shown):
-        cells = {label(r): _cell(r) for r in shown if r["tap"] == tap}
+        cells = {spec.column(r): _cell(r) for r in shown if r["tap"] == tap}
         table.add_row(str(tap) if tap is not None else WHOLE_NETWORK, *(cells.get(c, "") for c in columns))
     return table
 

@@ -2,7 +2,8 @@
 
 Each protocol module ends with one ``PROTOCOL = Protocol(...)``: which records are its headline (the
 per-tap value reports and depth plots show), which records and columns its terminal table shows, and
-whether it measures each tap or the whole network. Adding a protocol is its module plus one registry line.
+whether it measures each tap or the whole network. Adding a protocol is its module, one registry line,
+and its options dataclass in ``protocol_options`` (which ``config`` reads without the evaluation code).
 """
 
 from __future__ import annotations
