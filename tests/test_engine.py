@@ -21,7 +21,7 @@ from chromaproxy.errors import UserError
 from chromaproxy.network import load_weights
 from chromaproxy.tasks import TASKS
 from chromaproxy.tasks.supervised import SupervisedTask
-from conftest import REPO, tiny_overrides
+from conftest import REPO, TASK_REQUIRED, tiny_overrides
 
 
 def _trainer(root, out, **extra):
@@ -156,7 +156,8 @@ def test_multi_task_run_logs_each_task(cifar_root, tmp_path):
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_each_task_trains_in_the_engine(cifar_root, tmp_path, task):
     run = tmp_path / "run"
-    overrides = {"tasks": f"[{task}]", "model.input": TASKS[task].inputs[0], "train.max_steps": 2, "train.log_every": 1}
+    overrides = {"tasks": f"[{task}]", "model.input": TASKS[task].inputs[0], "train.max_steps": 2, "train.log_every": 1,
+                 **TASK_REQUIRED.get(task, {})}
     _trainer(cifar_root, run, **overrides).fit()
     records = [r for r in _records(run) if "split" not in r]
     assert len(records) == 2 and f"{task}/loss" in records[0]

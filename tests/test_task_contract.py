@@ -14,6 +14,7 @@ from chromaproxy.config import load_config
 from chromaproxy.data.types import ImageSet
 from chromaproxy.network import Network
 from chromaproxy.tasks import TASKS
+from conftest import TASK_REQUIRED
 
 torch.manual_seed(0)
 IMAGES = ImageSet(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), torch.arange(64) % 10, [str(i) for i in range(10)])
@@ -22,7 +23,7 @@ IMAGES = ImageSet(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), tor
 def _network(name: str, tmp_path) -> Network:
     cfg = load_config(None, [
         f"tasks=[{name}]", "task_weights=[1]", f"model.input={TASKS[name].inputs[0]}",
-        "model.width=0.25", "model.blocks=3",
+        "model.width=0.25", "model.blocks=3", *(f"{k}={v}" for k, v in TASK_REQUIRED.get(name, {}).items()),
     ])
     torch.manual_seed(0)
     return Network.from_config(cfg, num_classes=10, images=IMAGES, run=tmp_path)

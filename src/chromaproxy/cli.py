@@ -102,7 +102,7 @@ def pretrain(
     _train(cfg, distributed.from_environment())
 
 
-def _train(cfg: Any, dist: Dist) -> None:
+def _train(cfg: Any, dist: Dist) -> Path:
     """Rank 0 opens the run directory and tells the others its name; every rank then trains.
 
     A failure before the first step removes the folder this command created, so nothing is left that
@@ -130,6 +130,7 @@ def _train(cfg: Any, dist: Dist) -> None:
         console.print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     if dist.main:
         console.print(f"done: {run}")
+    return run
 
 
 def _open_run(cfg: Any, dist: Dist, device) -> tuple[Path, bool]:
@@ -175,6 +176,60 @@ def _fit(trainer: Any, dist: Dist, run: Path, resume: str) -> dict:
             f"another process of this job stopped ({why}); its own message is above. "
             f"The last checkpoint in {run}/checkpoints is kept; continue with: {resume}"
         ) from None
+
+
+@app.command(
+    epilog="Examples:\n\n  chromaproxy cluster configs/iic-cifar10-quick.yaml out=runs/iic-quick\n\n"
+    "  chromaproxy pretrain configs/sslpp-rotation-cifar10-quick.yaml pseudolabel.labels=runs/iic-quick\n\n"
+    "Resume a stopped clustering:  chromaproxy cluster runs/iic-quick/config.yaml resume=true",
+)
+def cluster(
+    config: Path = typer.Argument(..., help="An IIC preset (tasks=[iic]), e.g. configs/iic-cifar10-quick.yaml, or a cluster run's config.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+) -> None:
+    """Cluster the training images with IIC: train, then assign every image; writes RUN/labels.safetensors
+    (the pseudolabel task's input) and RUN/clusters.json (cluster accuracy, NMI, ARI, cluster sizes)."""
+    from chromaproxy.config import load_config
+    from chromaproxy.engine.distributed import Dist
+    from chromaproxy.engine.pipeline import assign_clusters
+
+    cfg = load_config(config, overrides or [])
+    if list(cfg.tasks) != ["iic"]:
+        raise UserError(f"chromaproxy cluster trains tasks=[iic], but {config} lists tasks={cfg.tasks}; start from configs/iic-cifar10-quick.yaml")
+    run = _train(cfg, Dist())
+    path, metrics = assign_clusters(run, cfg)
+    console.print(_cluster_table(metrics))
+    console.print(f"wrote {path}")
+
+
+@app.command(
+    epilog="Example:  chromaproxy pipeline configs/sslpp-rotation-cifar10-quick.yaml out=runs/sslpp\n\n"
+    "Run the same command again after a stop: finished stages are skipped, a stopped one resumes.",
+)
+def pipeline(
+    config: Path = typer.Argument(..., help="An SSL++ preset (a proxy task + pseudolabel, with pipeline.cluster), e.g. configs/sslpp-rotation-cifar10-quick.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+) -> None:
+    """SSL++ end to end into one folder: cluster (IIC) → pretrain with pseudo-labels → the proxy task
+    alone → evaluate both → report.md setting them side by side per block."""
+    from chromaproxy.config import load_config
+    from chromaproxy.engine.distributed import Dist
+    from chromaproxy.engine.pipeline import run_pipeline
+
+    cfg = load_config(config, overrides or [])
+    path = run_pipeline(cfg, lambda stage: _train(stage, Dist()), err_console)
+    console.print(f"wrote {path}")
+
+
+def _cluster_table(metrics: dict[str, dict[str, Any]]) -> Table:
+    """One row per head; accuracy one-to-one (Hungarian) and many-to-one, in % of the scored images."""
+    table = Table("head", "k", "used", "min %", "max %", "acc 1:1", "acc m:1", "NMI", "ARI")
+    for head, m in metrics.items():
+        accuracies = [f"{100 * m[key]:.1f}" if key in m else "-" for key in ("hungarian", "many_to_one")]
+        agreement = [f"{m[key]:.3f}" if key in m else "-" for key in ("nmi", "ari")]
+        shares = [f"{100 * m['smallest']:.1f}", f"{100 * m['largest']:.1f}"]
+        table.add_row(head, str(m["k"]), str(m["used"]), *shares, *accuracies, *agreement)
+    return table
 
 
 @app.command(

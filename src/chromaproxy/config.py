@@ -83,6 +83,15 @@ class TrainConfig:
     tensorboard: bool = False  # also log to TensorBoard (runs/<name>/tensorboard)
 
 
+@dataclass
+class PipelineConfig:
+    cluster: str | None = None  # chromaproxy pipeline: the clustering preset of its first stage, e.g. configs/iic-cifar10-quick.yaml
+    cluster_overrides: list[str] = field(default_factory=list)  # key=value items for that preset, e.g. [train.epochs=5]
+    baseline: bool = True  # also train the proxy task(s) without pseudo-labels, the report's reference
+    eval_preset: str | None = None  # evaluation preset of the evaluate stage, e.g. configs/eval-sslpp-cifar10-quick.yaml
+    protocols: list[str] = field(default_factory=lambda: ["knn", "conv"])  # protocols the evaluate stage runs
+
+
 _BASE_FIELDS: list[tuple[str, Any, Any]] = [
     ("seed", NonNegative[int], field(default=0)),  # seeds weights, augmentation, data order and splits
     ("device", str, field(default="auto")),  # auto (cuda when present), cpu, cuda, cuda:1 …
@@ -95,6 +104,7 @@ _BASE_FIELDS: list[tuple[str, Any, Any]] = [
     ("augment", AugmentConfig, field(default_factory=AugmentConfig)),
     ("model", ModelConfig, field(default_factory=ModelConfig)),
     ("train", TrainConfig, field(default_factory=TrainConfig)),
+    ("pipeline", PipelineConfig, field(default_factory=PipelineConfig)),
 ]
 
 def _check_section_names() -> None:

@@ -76,16 +76,24 @@ class Network(nn.Module):
         features = self.backbone.forward_features(self.input(inputs), task.taps)
         return task(features, targets)
 
-    def forward(self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def forward(
+        self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, pseudo_labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Weighted sum of the task losses (``loss``) plus every task's metrics, keyed ``<task>/<metric>``.
 
-        One call covers every task so that DDP, which hooks ``forward``, sees the whole step.
+        Each task's ``make_batch`` gets the per-image targets it reads (``Task.targets_from``): the labels
+        or the pseudo-labels; a task reading pseudo-labels is left out on a split that has none (the test
+        split). One call covers every task so that DDP, which hooks ``forward``, sees the whole step.
         """
         outputs: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=rgb.device)
         rgb = rgb.contiguous(memory_format=memory_format(rgb.device))
+        per_image = {"labels": labels, "pseudo_labels": pseudo_labels}
         for name, weight in self.task_weights.items():
-            inputs, targets = self.tasks[name].make_batch(rgb, labels, generator)
+            task = self.tasks[name]
+            if per_image[task.targets_from] is None:
+                continue
+            inputs, targets = task.make_batch(rgb, per_image[task.targets_from], generator)
             with autocast(rgb.device):
                 task_out = self.task_outputs(name, inputs, targets)
             total = total + weight * task_out["loss"].float()

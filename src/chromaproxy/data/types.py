@@ -20,12 +20,15 @@ class ImageSet:
     images: torch.Tensor
     labels: torch.Tensor
     classes: list[str]
+    pseudo_labels: torch.Tensor | None = None  # (N,) cluster ids from a labels file (the pseudolabel task)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
             raise ValueError(f"images must be (N, 3, H, W) uint8, got {tuple(self.images.shape)} {self.images.dtype}")
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError("labels must be (N,) matching images")
+        if self.pseudo_labels is not None and self.pseudo_labels.shape != self.labels.shape:
+            raise ValueError("pseudo_labels must be (N,) matching images")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -35,7 +38,8 @@ class ImageSet:
         return bool((self.labels != UNLABELED).any())
 
     def subset(self, index: torch.Tensor) -> "ImageSet":
-        return ImageSet(self.images[index], self.labels[index], self.classes)
+        pseudo = None if self.pseudo_labels is None else self.pseudo_labels[index]
+        return ImageSet(self.images[index], self.labels[index], self.classes, pseudo)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import torch
 
+from chromaproxy.cluster.labels_file import pseudo_labels_for
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import held_out_test, label_split, val_split
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
@@ -37,6 +39,25 @@ class TrainingData:
 def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingData:
     """Load the dataset the config names and cut it into the run's splits (saved as ``splits.json``)."""
     data = cfg.data
+    source, test_index, full, warnings = training_images(cfg, progress)
+    if any(TASKS[name].targets_from == "pseudo_labels" for name in cfg.tasks):
+        full = dataclasses.replace(full, pseudo_labels=pseudo_labels_for(cfg, full))
+    train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
+    train = full if len(val_index) == 0 else full.subset(train_index)  # no gather: a mapped split stays mapped
+    labeled = None
+    if data.labels_per_class is not None:
+        labeled = label_split(train.labels, data.labels_per_class, cfg.seed)
+        train = _keep_labels(train, labeled)
+    if run is not None:
+        _save_splits(run, train_index[labeled] if labeled is not None else None, val_index, test_index)
+    val = full.subset(val_index) if len(val_index) else None
+    return TrainingData(train=train, val=val, test=source.test, classes=full.classes, warnings=warnings)
+
+
+def training_images(cfg: Any, progress: bool = True) -> tuple[DatasetSplits, torch.Tensor, ImageSet, list[str]]:
+    """(source, held-out test index, the training images before the validation split, warnings): the
+    images a labels file covers (``chromaproxy cluster`` assigns every one of them)."""
+    data = cfg.data
     source = load_source(
         data.name, root=data.root, path=data.path, image_size=data.image_size,
         skip_bad=data.skip_bad, download=data.download, progress=progress,
@@ -51,16 +72,7 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingD
         )
     if data.limit is not None and data.limit < len(full):
         full = full.subset(torch.arange(data.limit))
-    train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
-    train = full if len(val_index) == 0 else full.subset(train_index)  # no gather: a mapped split stays mapped
-    labeled = None
-    if data.labels_per_class is not None:
-        labeled = label_split(train.labels, data.labels_per_class, cfg.seed)
-        train = _keep_labels(train, labeled)
-    if run is not None:
-        _save_splits(run, train_index[labeled] if labeled is not None else None, val_index, test_index)
-    val = full.subset(val_index) if len(val_index) else None
-    return TrainingData(train=train, val=val, test=source.test, classes=full.classes, warnings=warnings)
+    return source, test_index, full, warnings
 
 
 def _training_split(source: DatasetSplits, cfg: Any) -> ImageSet:
@@ -87,7 +99,7 @@ def _training_split(source: DatasetSplits, cfg: Any) -> ImageSet:
 def _keep_labels(images: ImageSet, labeled: torch.Tensor) -> ImageSet:
     labels = torch.full_like(images.labels, UNLABELED)
     labels[labeled] = images.labels[labeled]
-    return ImageSet(images.images, labels, images.classes)
+    return ImageSet(images.images, labels, images.classes, images.pseudo_labels)
 
 
 def _save_splits(run: Path, labeled: torch.Tensor | None, val: torch.Tensor, test: torch.Tensor) -> None:

@@ -10,8 +10,10 @@ from chromaproxy.config import save_config, to_dict
 from chromaproxy.errors import UserError
 from chromaproxy.io import checkpoint_dir, read_run_config
 
-# Keys that may differ between a run and its resumption: they do not change what is computed.
+# Keys that may differ between a run and its resumption: they do not change what is computed
+# (``pipeline.*`` only tells ``chromaproxy pipeline`` what to do around the run).
 _RESUME_FREE = {"resume", "device", "out", "train.log_every", "train.tensorboard"}
+_RESUME_FREE_SECTIONS = {"pipeline"}
 
 
 def has_checkpoint(run: Path) -> bool:
@@ -62,14 +64,21 @@ def start_run_dir(cfg: Any, run: Path) -> None:
     save_config(cfg, run / "config.yaml")
 
 
-def _check_resumable(run: Path, cfg: Any) -> None:
+def config_changes(run: Path, cfg: Any) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, value now) for every key that changes what ``run`` computes, sorted by key."""
     saved = _flatten(to_dict(read_run_config(run)))
     now = _flatten(to_dict(cfg))
-    changed = sorted(k for k in saved.keys() | now.keys() if k not in _RESUME_FREE and saved.get(k) != now.get(k))
+    free = {k for k in saved.keys() | now.keys() if k in _RESUME_FREE or k.split(".")[0] in _RESUME_FREE_SECTIONS}
+    changed = sorted(k for k in saved.keys() | now.keys() if k not in free and saved.get(k) != now.get(k))
+    return [(key, saved.get(key), now.get(key)) for key in changed]
+
+
+def _check_resumable(run: Path, cfg: Any) -> None:
+    changed = config_changes(run, cfg)
     if changed:
-        key = changed[0]
+        key, saved, now = changed[0]
         raise UserError(
-            f"cannot resume {run}: {key} was {saved.get(key)!r}, now {now.get(key)!r} "
+            f"cannot resume {run}: {key} was {saved!r}, now {now!r} "
             f"({len(changed)} key(s) differ); resume with: chromaproxy pretrain {run}/config.yaml resume=true"
         )
 

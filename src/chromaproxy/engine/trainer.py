@@ -62,6 +62,7 @@ class Trainer:
         self.network = Network.from_config(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
         self.network.to(memory_format=memory_format(self.device))
         unused = self.network.deepest_used_tap() < len(self.network.backbone.feature_info) - 1
+        unused = unused or any(task.partial_graph for task in self.network.tasks.values())
         self.model = distributed.wrap(self.network, self.dist, self.device, find_unused=unused)
         self.optimizer = build_optimizer(cfg.train, self.network)
         labeled_only = all(task.needs_labels for task in self.network.tasks.values())
@@ -141,7 +142,7 @@ class Trainer:
         labels = images.labels[index].to(self.device, non_blocking=True)
         rgb = augment(batch, self.augment_spec, self.generator)
         set_lr(self.optimizer, lr_at(self.cfg.train, self.step, self.total_steps))
-        outputs = self.model(rgb, labels, self.generator)
+        outputs = self.model(rgb, labels, self.generator, _pseudo_labels(images, index, self.device))
         self.optimizer.zero_grad(set_to_none=True)
         outputs["loss"].backward()
         self.optimizer.step()
@@ -209,7 +210,7 @@ class Trainer:
         for index in self._eval_shard(len(images)).split(self.sampler.share):
             rgb = to_float(images.images[index].to(self.device))
             labels = images.labels[index].to(self.device)
-            window.add(self.network(rgb, labels, generator), len(index))
+            window.add(self.network(rgb, labels, generator, _pseudo_labels(images, index, self.device)), len(index))
         return window.means(self.dist)
 
     def _eval_shard(self, size: int) -> torch.Tensor:
@@ -323,6 +324,10 @@ class _Window:
         totals = distributed.all_reduce_sum(totals, dist)
         sums, counts = totals[: len(keys)], totals[len(keys) :]
         return {key: (sums[i] / counts[i]).item() for i, key in enumerate(keys) if counts[i] > 0}
+
+
+def _pseudo_labels(images: ImageSet, index: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+    return None if images.pseudo_labels is None else images.pseudo_labels[index].to(device, non_blocking=True)
 
 
 def _rng_prefix(rank: int) -> str:

@@ -5,6 +5,8 @@ from chromaproxy.tasks.base import Task, TaskContext
 from chromaproxy.tasks.colorize import ColorizationTask
 from chromaproxy.tasks.context import ContextTask
 from chromaproxy.tasks.flips import FlipsTask
+from chromaproxy.tasks.iic import IicTask
+from chromaproxy.tasks.pseudolabel import PseudolabelTask
 from chromaproxy.tasks.relpos import RelposTask
 from chromaproxy.tasks.rotation import RotationTask
 from chromaproxy.tasks.supervised import SupervisedTask
@@ -17,6 +19,8 @@ TASKS: dict[str, type[Task]] = {
     AetTask.name: AetTask,
     ContextTask.name: ContextTask,
     RelposTask.name: RelposTask,
+    IicTask.name: IicTask,
+    PseudolabelTask.name: PseudolabelTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]

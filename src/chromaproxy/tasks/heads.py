@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from chromaproxy.data.types import UNLABELED
+
 
 def classification_head(channels: int, classes: int) -> nn.Sequential:
     """RotNet's CIFAR head (Gidaris et al. 2018, Sec. 3.1): global average pool, then Linear(C → classes)."""
@@ -20,6 +22,23 @@ def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> di
     """Mean cross-entropy of logits (N, K) against labels (N,) in [0, K), and the detached top-1 accuracy."""
     loss = F.cross_entropy(logits.float(), labels)
     accuracy = (logits.argmax(1) == labels).float().mean()
+    return {"loss": loss, "acc": accuracy.detach()}
+
+
+def labeled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
+    """Cross-entropy of logits (B, K) over the images whose label (B,) is not UNLABELED, and their accuracy.
+
+    In a mixed run a batch may hold no labeled image: the loss is then exactly 0 with a zero gradient (a
+    mean over no element would be NaN), and ``acc`` is NaN, which the trainer's metric log skips (not
+    logged as 0)."""
+    per_image = F.cross_entropy(
+        logits.float(), labels, ignore_index=UNLABELED, label_smoothing=label_smoothing, reduction="none"
+    )  # (B,), 0 where unlabeled
+    labeled = labels != UNLABELED
+    count = labeled.sum()
+    loss = per_image.sum() / count.clamp(min=1)
+    correct = ((logits.argmax(1) == labels) & labeled).sum()
+    accuracy = torch.where(count > 0, correct / count.clamp(min=1), torch.nan)
     return {"loss": loss, "acc": accuracy.detach()}
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from chromaproxy.data.types import UNLABELED
 from chromaproxy.ranges import Momentum
 from chromaproxy.tasks.base import Task, TaskContext
-from chromaproxy.tasks.heads import classification_head
+from chromaproxy.tasks.heads import classification_head, labeled_cross_entropy
 
 
 @dataclass
@@ -37,17 +35,5 @@ class SupervisedTask(Task):
         return rgb, labels
 
     def forward(self, features: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """In a mixed run a batch may hold no labeled image: the loss is then exactly 0 with a zero
-        gradient (a mean over no element would be NaN), and ``acc`` is NaN, which the trainer's metric
-        log skips (not logged as 0)."""
         logits = self.head(features[self.taps[0]])  # (B, num_classes)
-        per_image = F.cross_entropy(
-            logits.float(), labels, ignore_index=UNLABELED, label_smoothing=self.options.label_smoothing,
-            reduction="none",
-        )  # (B,), 0 where unlabeled
-        labeled = labels != UNLABELED
-        count = labeled.sum()
-        loss = per_image.sum() / count.clamp(min=1)
-        correct = ((logits.argmax(1) == labels) & labeled).sum()
-        accuracy = torch.where(count > 0, correct / count.clamp(min=1), torch.nan)
-        return {"loss": loss, "acc": accuracy.detach()}
+        return labeled_cross_entropy(logits, labels, self.options.label_smoothing)
