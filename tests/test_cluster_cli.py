@@ -89,3 +89,20 @@ def test_a_checkpoint_is_not_a_labels_file(clustered, tmp_path):
 def test_cluster_refuses_a_config_that_does_not_train_iic(tmp_path):
     result = _cli("cluster", "configs/rotation-cifar10-quick.yaml", f"out={tmp_path / 'r'}")
     assert result.returncode == 2 and "chromaproxy cluster trains tasks=[iic]" in result.stderr
+
+
+def test_kmeans_of_a_trained_run_gives_a_labels_file_the_pseudolabel_task_reads(clustered, tmp_path):
+    run, _ = clustered
+    result = _cli("kmeans", run, "--tap", "block2", "--k", "6", "--out", tmp_path / "km")
+    assert result.returncode == 0, result.stderr
+    tensors = load_file(str(tmp_path / "km" / "labels.safetensors"))
+    assert tensors["kmeans.clusters"].shape == (128,) and int(tensors["kmeans.clusters"].max()) < 6
+    assert json.loads((tmp_path / "km" / "clusters.json").read_text())["kmeans"]["k"] == 6
+    out = tmp_path / "sslpp"
+    result = _cli(
+        "pretrain", "configs/rotation-cifar10-quick.yaml", *tiny_overrides(data_root(), out), "data.limit=128",
+        "tasks=[rotation,pseudolabel]", "task_weights=[1,0.05]", f"pseudolabel.labels={tmp_path / 'km'}",
+        "pseudolabel.head=kmeans", "train.epochs=1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "pseudolabel.json").read_text())["k"] == 6

@@ -8,7 +8,7 @@ import torch
 from chromaproxy.data.sources import CIFAR10_NORMALISATION
 from chromaproxy.data.unpickle import safe_load
 from chromaproxy.errors import UserError
-from chromaproxy.models.inputs import INPUTS, ModelInput, input_channels
+from chromaproxy.models.inputs import INPUTS, SOBEL_STD, ModelInput, input_channels
 
 CIFAR10_MEAN, CIFAR10_STD = CIFAR10_NORMALISATION
 
@@ -69,3 +69,17 @@ def test_sobel_and_rgb_are_near_unit_std_on_cifar(cifar_root):
     images = torch.from_numpy(batch[b"data"][:2000]).view(-1, 3, 32, 32).float() / 255  # (N, 3, 32, 32)
     assert 0.8 < float(ModelInput("sobel", *CIFAR10_NORMALISATION)(images).std()) < 1.25
     assert 0.8 < float(ModelInput("rgb", *CIFAR10_NORMALISATION)(images).std()) < 1.25
+
+
+def test_sobel_matches_a_hand_computed_example():
+    """A single bright pixel (gray 1 at the centre of a black 5x5 image): the normalised Sobel kernels
+    [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] / 8 (x) and their transpose (y) give, one pixel left of it,
+    d/dx = +2/8 (the pixel is to the right, weight 2), diagonally up-left +1/8 in both, and 0 at the pixel."""
+    image = torch.zeros(1, 3, 5, 5)
+    image[..., 2, 2] = 1.0
+    gradients = ModelInput("sobel", *CIFAR10_NORMALISATION)(image) * SOBEL_STD  # undo the scaling
+    dx, dy = gradients[0]
+    assert dx[2, 1].item() == pytest.approx(2 / 8, abs=1e-6) and dx[2, 3].item() == pytest.approx(-2 / 8, abs=1e-6)
+    assert dy[1, 2].item() == pytest.approx(2 / 8, abs=1e-6) and dy[3, 2].item() == pytest.approx(-2 / 8, abs=1e-6)
+    assert dx[1, 1].item() == pytest.approx(1 / 8, abs=1e-6) and dy[1, 1].item() == pytest.approx(1 / 8, abs=1e-6)
+    assert dx[2, 2].item() == pytest.approx(0, abs=1e-6) and dx[0, 0].item() == pytest.approx(0, abs=1e-6)

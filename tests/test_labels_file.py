@@ -50,9 +50,9 @@ def test_write_then_read_round_trips_and_the_alignment_check_names_what_differs(
 def test_ground_truth_and_random_sources_need_no_file():
     truth = pseudo_labels_for(_cfg("pseudolabel.labels=ground-truth"), IMAGES)
     assert torch.equal(truth, IMAGES.labels)
-    random = pseudo_labels_for(_cfg("pseudolabel.labels=random", "pseudolabel.random_k=5"), IMAGES)
+    random = pseudo_labels_for(_cfg("pseudolabel.labels=random", "pseudolabel.k=5"), IMAGES)
     assert random.shape == (40,) and random.max() < 5 and len(random.unique()) > 1
-    assert torch.equal(random, pseudo_labels_for(_cfg("pseudolabel.labels=random", "pseudolabel.random_k=5"), IMAGES))
+    assert torch.equal(random, pseudo_labels_for(_cfg("pseudolabel.labels=random", "pseudolabel.k=5"), IMAGES))
     with pytest.raises(UserError, match="needs pseudolabel.labels"):
         pseudo_labels_for(_cfg(), IMAGES)
 

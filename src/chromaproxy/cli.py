@@ -221,6 +221,26 @@ def pipeline(
     console.print(f"wrote {path}")
 
 
+@app.command(
+    epilog="Example:  chromaproxy kmeans runs/rot-quick --tap block3 --k 70 --out runs/kmeans70\n\n"
+    "then:  chromaproxy pretrain configs/sslpp-rotation-cifar10-quick.yaml pseudolabel.labels=runs/kmeans70 pseudolabel.head=kmeans",
+)
+def kmeans(
+    run: Path = typer.Argument(..., help="A trained run whose frozen features are clustered."),
+    out: Path = typer.Option(..., "--out", help="Folder for labels.safetensors and clusters.json."),
+    tap: str = typer.Option("block2", help="The tap whose average-pooled features are clustered."),
+    k: int = typer.Option(70, "--k", min=2, help="Number of clusters."),
+) -> None:
+    """SSL++'s k-means baseline: cluster a trained backbone's features into pseudo-labels (labels file head 'kmeans')."""
+    from chromaproxy.engine.data import training_images
+    from chromaproxy.eval.clustering import kmeans_labels
+    from chromaproxy.io import read_run_config
+
+    path, metrics = kmeans_labels(run, training_images(read_run_config(run))[2], tap, k, out)
+    console.print(_cluster_table(metrics))
+    console.print(f"wrote {path}")
+
+
 def _cluster_table(metrics: dict[str, dict[str, Any]]) -> Table:
     """One row per head; accuracy one-to-one (Hungarian) and many-to-one, in % of the scored images."""
     table = Table("head", "k", "used", "min %", "max %", "acc 1:1", "acc m:1", "NMI", "ARI")

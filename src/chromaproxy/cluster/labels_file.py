@@ -9,8 +9,9 @@ a fingerprint of the pixels. A run that reads the file checks all four against i
 file made for another dataset, split, limit or image order is a one-line error, never a silent
 misalignment of clusters and images.
 
-Two sources need no file, for SSL++'s ablation rows (Table IX): ``ground-truth`` (the dataset's labels:
-the upper bound) and ``random`` (uniform cluster ids, seeded: the floor).
+Three sources need no file, for SSL++'s ablation rows (Tables IX, XII): ``ground-truth`` (the dataset's
+labels: the upper bound), ``random`` (uniform cluster ids, seeded: the floor) and ``coupled`` (re-clustered
+by the trainer every epoch; UNLABELED until the first re-clustering).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from chromaproxy.errors import UserError
 LABELS_FILE = "labels.safetensors"
 FORMAT = "chromaproxy-labels/1"
 FINGERPRINT_IMAGES = 1024  # evenly spaced images hashed: order, limit and content all change the hash
-SOURCES_WITHOUT_FILE = ("ground-truth", "random")
+SOURCES_WITHOUT_FILE = ("ground-truth", "random", "coupled")
 
 
 def fingerprint(images: ImageSet) -> str:
@@ -94,11 +95,11 @@ def check_alignment(meta: dict[str, Any], expected: dict[str, Any], source: str)
 def cluster_count(options: Any, num_classes: int) -> int:
     """The number of pseudo-label classes ``options`` (``cfg.pseudolabel``) gives."""
     if options.labels is None:
-        raise UserError("the pseudolabel task needs pseudolabel.labels=RUN_OR_FILE (from chromaproxy cluster), ground-truth or random")
+        raise UserError("the pseudolabel task needs pseudolabel.labels=RUN_OR_FILE (from chromaproxy cluster or kmeans), ground-truth, random or coupled")
     if options.labels == "ground-truth":
         return num_classes
-    if options.labels == "random":
-        return options.random_k
+    if options.labels in ("random", "coupled"):
+        return options.k
     return read_header(options.labels, options.head)["heads"][options.head]
 
 
@@ -112,6 +113,10 @@ def pseudo_labels_for(cfg: Any, images: ImageSet) -> torch.Tensor:
         return images.labels.clone()
     if options.labels == "random":
         generator = torch.Generator().manual_seed(cfg.seed)
-        return torch.randint(0, options.random_k, (len(images),), generator=generator)
+        return torch.randint(0, options.k, (len(images),), generator=generator)
+    if options.labels == "coupled":
+        if cfg.data.val_size:
+            raise UserError("pseudolabel.labels=coupled re-clusters the training images only; set data.val_size=0")
+        return torch.full((len(images),), UNLABELED, dtype=torch.int64)
     check_alignment(read_header(options.labels, options.head), manifest(cfg, images), options.labels)
     return load_checkpoint(labels_path(options.labels), f"{options.head}.clusters")[""]

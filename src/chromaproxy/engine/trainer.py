@@ -18,6 +18,7 @@ through an all-reduce, so every rank stops (and checkpoints) at the same step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
 from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.engine.stopping import Stopper, StopRequested
 from chromaproxy.errors import UserError
+from chromaproxy.eval.features import extract_features
 from chromaproxy.io import checkpoint_dir
 from chromaproxy.network import Network, check_model, load_weights, model_description
 from chromaproxy.optim import build_optimizer, lr_at, set_lr
@@ -116,6 +118,8 @@ class Trainer:
     def _train_epoch(self, log: MetricsLog, progress: TrainProgress) -> None:
         steps = self.sampler.steps_per_epoch
         epoch, start = divmod(self.step, steps)
+        if start == 0:
+            self._recluster(epoch)
         window, whole_epoch = _Window(), _Window()
         for index in self.sampler.batches(epoch, start):
             outputs = self._train_step(self.data.train, index)
@@ -135,6 +139,20 @@ class Trainer:
             if self.step == self.total_steps:
                 break
         self._end_epoch(epoch, whole_epoch, log, progress)
+
+    def _recluster(self, epoch: int) -> None:
+        """Coupled pseudo-labels (``pseudolabel.labels=coupled``): at the start of every epoch, k-means of
+        the current features of every training image (BatchNorm statistics of rank 0 on every rank, so
+        all ranks find the same clusters); ``last`` keeps them, so a resumed epoch trains on its own."""
+        for task in self.network.tasks.values():
+            if getattr(task, "coupled", False):
+                distributed.sync_buffers(self.network, self.dist)
+                features = extract_features(
+                    self.network.backbone, self.network.input, self.data.train, task.taps, "avg", self.device,
+                    self.sampler.share, show_progress=False,
+                )[task.taps[0]]
+                labels = task.recluster(features, self.cfg.seed + epoch)
+                self.data.train = dataclasses.replace(self.data.train, pseudo_labels=labels)
 
     def _train_step(self, images: ImageSet, index: torch.Tensor) -> dict[str, torch.Tensor]:
         self.network.train()
@@ -240,7 +258,13 @@ class Trainer:
             return
         optim, groups = optimizer_tensors(self.optimizer)
         meta = {**self._meta(), "optimizer": groups, "world_size": self.dist.world_size}
-        save_checkpoint(checkpoint_dir(self.run) / "last.safetensors", {**self._weights(), **optim, **rng}, meta)
+        save_checkpoint(checkpoint_dir(self.run) / "last.safetensors", {**self._weights(), **optim, **rng, **self._coupled_labels()}, meta)
+
+    def _coupled_labels(self) -> dict[str, torch.Tensor]:
+        """The current epoch's re-clustered pseudo-labels, when a task re-clusters (a resume restores them)."""
+        if not any(getattr(task, "coupled", False) for task in self.network.tasks.values()):
+            return {}
+        return {"data.pseudo_labels": self.data.train.pseudo_labels}
 
     def _rng_states(self) -> dict[str, torch.Tensor]:
         """Every rank's random states: ``rng.<kind>`` for rank 0 (as in a single-process run) and
@@ -267,6 +291,9 @@ class Trainer:
         load_weights(self.network, load_checkpoint(path, "model."), path)
         restore_optimizer(self.optimizer, load_checkpoint(path, "optim."), meta["optimizer"])
         self._restore_rng(load_checkpoint(path, _rng_prefix(self.dist.rank)), meta.get("world_size", 1))
+        saved_labels = load_checkpoint(path, "data.")
+        if "pseudo_labels" in saved_labels:
+            self.data.train = dataclasses.replace(self.data.train, pseudo_labels=saved_labels["pseudo_labels"])
         self.step = meta["step"]
         self.best_val = meta["best_val"] if meta["best_val"] is not None else math.inf
         if self.dist.main:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from chromaproxy.cluster.kmeans import kmeans
 from chromaproxy.cluster.labels_file import LABELS_FILE, manifest, write_labels
 from chromaproxy.data.types import UNLABELED, ImageSet
 from chromaproxy.device import resolve_device
@@ -58,6 +59,26 @@ def assign(run: Path, images: ImageSet) -> tuple[Path, dict[str, Any]]:
     path = run / LABELS_FILE
     write_labels(path, soft, manifest(cfg, images), {"metrics": metrics})
     atomic_write_text(run / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    return path, metrics
+
+
+def kmeans_labels(run: Path, images: ImageSet, tap: str, k: int, out: Path) -> tuple[Path, dict[str, Any]]:
+    """SSL++'s k-means baseline: a labels file (head ``kmeans``) of k-means on the average-pooled
+    features at ``tap`` of a trained run, for the same training images ``images``; written into ``out``."""
+    cfg, network = load_network(run)
+    device = resolve_device(cfg.device)
+    tap = network.backbone.resolve_taps([tap])[0]
+    features = extract_features(network.to(device).backbone, network.input, images, [tap], "avg", device, description="features")[tap]
+    clusters = kmeans(features, k, cfg.seed)
+    metrics = {"kmeans": usage(clusters, k)}
+    labeled = images.labels != UNLABELED
+    if labeled.any():
+        metrics["kmeans"].update(quality(clusters[labeled], images.labels[labeled]), scored=int(labeled.sum()))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LABELS_FILE
+    soft = torch.nn.functional.one_hot(clusters, k).float()  # (N, k): k-means assigns hard
+    write_labels(path, {"kmeans": soft}, manifest(cfg, images), {"metrics": metrics, "features": {"run": str(run), "tap": tap}})
+    atomic_write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     return path, metrics
 
 

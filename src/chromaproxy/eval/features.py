@@ -54,8 +54,11 @@ def extract_features(
     device: torch.device,
     batch_size: int = 500,
     description: str = "features",
+    show_progress: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Pooled features of every tap in one pass over ``images``: {tap: (N, D) float32 on the CPU}."""
+    """Pooled features of every tap in one pass over ``images``: {tap: (N, D) float32 on the CPU}.
+
+    ``show_progress=False`` inside another live display (the training bar), which rich cannot nest."""
     backbone.eval()
     spatial = images.images.shape[-1]
     sides = {
@@ -63,7 +66,7 @@ def extract_features(
         for tap in taps
     }
     parts: dict[str, list[torch.Tensor]] = {tap: [] for tap in taps}
-    with Progress(transient=True) as progress:
+    with Progress(transient=True, disable=not show_progress) as progress:
         bar = progress.add_task(description, total=len(images))
         for start in range(0, len(images), batch_size):
             batch = to_float(images.images[start : start + batch_size].to(device, non_blocking=True))

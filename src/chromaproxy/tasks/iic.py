@@ -75,7 +75,9 @@ class IicTask(Task):
         pooled = features[self.taps[0]].float().mean(dim=(2, 3))  # (B·(1 + V), C)
         anchors = pooled[:batch].repeat(self.options.views, 1)  # (V·B, C), aligned with the views
         views = pooled[batch:]  # (V·B, C)
-        losses = {head: self._sub_head_losses(head, anchors, views) for head in HEADS}  # each (S,)
+        losses, information = {}, {}
+        for head in HEADS:
+            losses[head], information[head] = self._sub_head_losses(head, anchors, views)  # each (S,)
         if self.training:
             self._track(losses)
         means = {head: losses[head].mean() for head in HEADS}
@@ -83,11 +85,16 @@ class IicTask(Task):
             resting = HEADS[int(self.steps) % 2]  # step 1 trains head A, step 2 head B, …
             means[resting] = means[resting].detach()
         loss = means["overcluster"] + means["clusters"]
-        return {"loss": loss, **{f"mi_{head}": -means[head].detach() for head in HEADS}}
+        return {"loss": loss, **{f"mi_{head}": information[head].mean() for head in HEADS}}
 
-    def _sub_head_losses(self, head: str, anchors: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
-        lam = self.options.lam
-        return torch.stack([iic_loss(layer(anchors).softmax(1), layer(views).softmax(1), lam) for layer in self.heads[head]])
+    def _sub_head_losses(self, head: str, anchors: torch.Tensor, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every sub-head's loss (S,) at ``iic.lam`` and its detached mutual information I(c, c') (S,)."""
+        losses, information = [], []
+        for layer in self.heads[head]:
+            z, z_prime = layer(anchors).softmax(1), layer(views).softmax(1)
+            losses.append(iic_loss(z, z_prime, self.options.lam))
+            information.append(-iic_loss(z.detach(), z_prime.detach()) if self.options.lam != 1 else -losses[-1].detach())
+        return torch.stack(losses), torch.stack(information)
 
     @torch.no_grad()
     def _track(self, losses: dict[str, torch.Tensor]) -> None:
