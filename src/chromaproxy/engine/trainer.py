@@ -145,7 +145,7 @@ class Trainer:
         the current features of every training image (BatchNorm statistics of rank 0 on every rank, so
         all ranks find the same clusters); ``last`` keeps them, so a resumed epoch trains on its own."""
         for task in self.network.tasks.values():
-            if getattr(task, "coupled", False):
+            if task.coupled:
                 distributed.sync_buffers(self.network, self.dist)
                 features = extract_features(
                     self.network.backbone, self.network.input, self.data.train, task.taps, "avg", self.device,
@@ -262,7 +262,7 @@ class Trainer:
 
     def _coupled_labels(self) -> dict[str, torch.Tensor]:
         """The current epoch's re-clustered pseudo-labels, when a task re-clusters (a resume restores them)."""
-        if not any(getattr(task, "coupled", False) for task in self.network.tasks.values()):
+        if not any(task.coupled for task in self.network.tasks.values()):
             return {}
         return {"data.pseudo_labels": self.data.train.pseudo_labels}
 

@@ -50,6 +50,7 @@ class Task(nn.Module, ABC):
     padding_mode: ClassVar[str] = "zeros"  # the crop padding this task wants under augment.padding_mode=auto
     targets_from: ClassVar[str] = "labels"  # what make_batch's ``labels`` holds: "labels" or "pseudo_labels"
     partial_graph: ClassVar[bool] = False  # some parameters may get no gradient on a step (DDP must look for them)
+    coupled: bool = False  # the trainer calls ``recluster(features, seed)`` at every epoch start for new targets
 
     def __init__(self, options: Any, context: TaskContext) -> None:
         super().__init__()
