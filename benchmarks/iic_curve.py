@@ -24,7 +24,8 @@ from chromaproxy.config import load_config
 from chromaproxy.engine.data import training_images
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.trainer import Trainer
-from chromaproxy.eval.clustering import probabilities, quality, usage
+from chromaproxy.eval.clustering import probabilities
+from chromaproxy.eval.clustering import score as score_clusters
 from chromaproxy.tasks.iic import HEADS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def score(trainer: Trainer, images) -> dict:
     was_training = network.training
     soft = probabilities(network, network.tasks["iic"], images, trainer.device)
     network.train(was_training)
-    return {head: {**usage(p.argmax(1), p.shape[1]), **quality(p.argmax(1), images.labels)} for head, p in soft.items()}
+    return {head: score_clusters(p.argmax(1), p.shape[1], images.labels) for head, p in soft.items()}
 
 
 def main() -> None:

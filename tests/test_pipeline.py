@@ -99,3 +99,21 @@ def test_a_pipeline_killed_while_pretraining_resumes_it_and_evaluates_again(pipe
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed {out / 'sslpp'}" in resumed.stderr and resumed.stderr.count("finished before") == 2
     assert "proxy: knn evaluated before, skipped" in resumed.stderr and (out / "sslpp" / "eval" / "knn.json").is_file()
+
+
+def test_stage_configs_share_the_data_and_drop_only_the_pseudo_label_task(tmp_path):
+    from chromaproxy.config import load_config
+    from chromaproxy.engine.pipeline import stage_configs
+
+    cfg = load_config(REPO / "configs/sslpp-rotation-cifar10-quick.yaml", [
+        "data.limit=500", "seed=3", "pipeline.cluster_overrides=[train.epochs=1]", f"out={tmp_path}",
+    ])
+    stages = stage_configs(cfg, tmp_path)
+    assert list(stages) == ["cluster", "proxy", "sslpp"]
+    cluster, proxy, sslpp = stages.values()
+    assert cluster.tasks == ["iic"] and cluster.data == cfg.data and cluster.seed == 3 and cluster.train.epochs == 1
+    assert proxy.tasks == ["rotation"] and proxy.task_weights == [1.0] and proxy.pseudolabel.labels is None
+    assert sslpp.tasks == ["rotation", "pseudolabel"] and sslpp.pseudolabel.labels == str(tmp_path / "cluster")
+    assert {s.out for s in stages.values()} == {str(tmp_path / name) for name in ("cluster", "proxy", "sslpp")}
+    no_baseline = stage_configs(load_config(REPO / "configs/sslpp-rotation-cifar10-quick.yaml", ["pipeline.baseline=false"]), tmp_path)
+    assert list(no_baseline) == ["cluster", "sslpp"]

@@ -49,13 +49,7 @@ def assign(run: Path, images: ImageSet) -> tuple[Path, dict[str, Any]]:
     device = resolve_device(cfg.device)
     network.to(device)
     soft = probabilities(network, task, images, device)
-    metrics = {head: usage(p.argmax(1), p.shape[1]) for head, p in soft.items()}
-    labeled = images.labels != UNLABELED
-    if labeled.any():
-        for head, p in soft.items():
-            metrics[head].update(quality(p.argmax(1)[labeled], images.labels[labeled]), scored=int(labeled.sum()))
-    for head in HEADS:
-        metrics[head]["sub_head"] = task.best_sub_head(head)
+    metrics = {head: {**score(p.argmax(1), p.shape[1], images.labels), "sub_head": task.best_sub_head(head)} for head, p in soft.items()}
     path = run / LABELS_FILE
     write_labels(path, soft, manifest(cfg, images), {"metrics": metrics})
     atomic_write_text(run / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
@@ -70,10 +64,7 @@ def kmeans_labels(run: Path, images: ImageSet, tap: str, k: int, out: Path) -> t
     tap = network.backbone.resolve_taps([tap])[0]
     features = extract_features(network.to(device).backbone, network.input, images, [tap], "avg", device, description="features")[tap]
     clusters = kmeans(features, k, cfg.seed)
-    metrics = {"kmeans": usage(clusters, k)}
-    labeled = images.labels != UNLABELED
-    if labeled.any():
-        metrics["kmeans"].update(quality(clusters[labeled], images.labels[labeled]), scored=int(labeled.sum()))
+    metrics = {"kmeans": score(clusters, k, images.labels)}
     out.mkdir(parents=True, exist_ok=True)
     path = out / LABELS_FILE
     soft = torch.nn.functional.one_hot(clusters, k).float()  # (N, k): k-means assigns hard
@@ -89,6 +80,14 @@ def probabilities(network: nn.Module, task: IicTask, images: ImageSet, device: t
         network.backbone, _AssignmentInput(task, network.input), images, task.taps, "avg", device, description="assigning clusters"
     )[task.taps[0]]  # (N, C)
     return {head: task.probabilities(pooled.to(device), head).cpu() for head in HEADS}
+
+
+def score(clusters: torch.Tensor, k: int, labels: torch.Tensor) -> dict[str, Any]:
+    """``usage`` of the k clusters and, over the images that have a label, ``quality``."""
+    labeled = labels != UNLABELED
+    if not labeled.any():
+        return usage(clusters, k)
+    return {**usage(clusters, k), **quality(clusters[labeled], labels[labeled]), "scored": int(labeled.sum())}
 
 
 def usage(clusters: torch.Tensor, k: int) -> dict[str, Any]:
