@@ -55,7 +55,7 @@ def _gradients_after_one_step(network: Network) -> dict[str, bool]:
 
 
 def test_the_heads_train_on_alternate_steps_and_both_every_step_without_alternation():
-    network = _iic()
+    network = _iic(["iic.alternate=true"])
     assert _gradients_after_one_step(network) == {"overcluster": True, "clusters": False}
     assert _gradients_after_one_step(network) == {"overcluster": False, "clusters": True}
     assert _gradients_after_one_step(network) == {"overcluster": True, "clusters": False}
