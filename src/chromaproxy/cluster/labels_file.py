@@ -29,7 +29,6 @@ from chromaproxy.errors import UserError
 LABELS_FILE = "labels.safetensors"
 FORMAT = "chromaproxy-labels/1"
 FINGERPRINT_IMAGES = 1024  # evenly spaced images hashed: order, limit and content all change the hash
-SOURCES_WITHOUT_FILE = ("ground-truth", "random", "coupled")
 
 
 def fingerprint(images: ImageSet) -> str:

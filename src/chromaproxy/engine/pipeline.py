@@ -5,8 +5,8 @@ Stages, each in its own folder of ``out``:
 1. ``cluster/``: IIC on the run's own training images (the ``pipeline.cluster`` preset with
    ``pipeline.cluster_overrides``, then the pretraining run's ``data.*`` and seed, so the labels file is
    aligned by construction), then the labels file;
-2. ``sslpp/``: the preset itself, proxy task(s) + pseudo-labels from ``cluster/``;
-3. ``proxy/``: the proxy task(s) alone, the reference column (``pipeline.baseline``);
+2. ``proxy/``: the proxy task(s) alone, the reference column (``pipeline.baseline``);
+3. ``sslpp/``: the preset itself, proxy task(s) + pseudo-labels from ``cluster/``;
 4. evaluation of both (``pipeline.eval_preset``, ``pipeline.protocols``) into their ``eval/``;
 5. ``report.md``: the two runs side by side, per block.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
 import torch
 
 from chromaproxy.cluster.kmeans import kmeans
@@ -31,7 +32,7 @@ SAVED = "pseudolabel.json"  # the cluster count, kept in the run so the network 
 
 @dataclass
 class PseudolabelOptions:
-    labels: str | None = None  # a chromaproxy cluster run or its labels.safetensors; or ground-truth, random, coupled
+    labels: str | None = None  # a chromaproxy cluster/kmeans folder or its labels.safetensors; or ground-truth, random, coupled
     head: str = "overcluster"  # which head of the labels file: overcluster (IIC's 70, SSL++'s choice), clusters, or kmeans
     k: Positive[int] = 70  # number of clusters of labels=random and labels=coupled
     tap: str | None = None  # backbone tap the classifier reads; None = the deepest
