@@ -15,14 +15,14 @@ import pytest
 
 from conftest import REPO, data_root
 
-CLUSTER = "[model.width=0.125,model.blocks=3,train.max_steps=30,train.checkpoint_every=1,iic.sub_heads=2,eval.test_limit=16,train.batch_size=16]"
+CLUSTER = "[model.width=0.125,model.blocks=3,train.max_steps=16,train.checkpoint_every=1,iic.sub_heads=2,eval.test_limit=16,train.batch_size=16]"
 
 
 def _args(out) -> list[str]:
     return [
         "pipeline", "configs/sslpp-rotation-cifar10-quick.yaml", f"out={out}", f"data.root={data_root()}",
-        "data.limit=96", "model.width=0.125", "model.blocks=3", "train.epochs=5", "train.batch_size=16",
-        "train.checkpoint_every=1", "eval.test_limit=48", "eval.train_limit=96", f"pipeline.cluster_overrides={CLUSTER}",
+        "data.limit=64", "model.width=0.125", "model.blocks=3", "train.epochs=3", "train.batch_size=16",
+        "train.checkpoint_every=1", "eval.test_limit=32", "eval.train_limit=64", f"pipeline.cluster_overrides={CLUSTER}",
         "pipeline.eval_preset=null", "pipeline.protocols=[knn]", "knn.ks=[5]",
     ]
 
