@@ -91,10 +91,14 @@ def check_alignment(meta: dict[str, Any], expected: dict[str, Any], source: str)
             )
 
 
-def cluster_count(options: Any, num_classes: int) -> int:
-    """The number of pseudo-label classes ``options`` (``cfg.pseudolabel``) gives."""
+def _require_source(options: Any) -> None:
     if options.labels is None:
         raise UserError("the pseudolabel task needs pseudolabel.labels=RUN_OR_FILE (from chromaproxy cluster or kmeans), ground-truth, random or coupled")
+
+
+def cluster_count(options: Any, num_classes: int) -> int:
+    """The number of pseudo-label classes ``options`` (``cfg.pseudolabel``) gives."""
+    _require_source(options)
     if options.labels == "ground-truth":
         return num_classes
     if options.labels in ("random", "coupled"):
@@ -105,7 +109,7 @@ def cluster_count(options: Any, num_classes: int) -> int:
 def pseudo_labels_for(cfg: Any, images: ImageSet) -> torch.Tensor:
     """The pseudo-labels (N,) of a run's training images ``images``, from ``cfg.pseudolabel``."""
     options = cfg.pseudolabel
-    cluster_count(options, len(images.classes))  # checks the source
+    _require_source(options)
     if options.labels == "ground-truth":
         if (images.labels == UNLABELED).any():
             raise UserError("pseudolabel.labels=ground-truth needs every training image labeled (drop data.labels_per_class / data.unlabeled)")

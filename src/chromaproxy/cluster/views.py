@@ -12,8 +12,8 @@ and, when images are assigned to clusters after training, the centre crop resize
 transform), so the network sees the scale it was trained on. Grayscale and Sobel filtering are the run's
 ``model.input=sobel``, applied to every view on the way into the backbone.
 
-Every crop of the batch is one ``grid_sample`` over per-image affine grids, so the views are made on the
-device without a Python loop over images; all randomness comes from the generator passed in.
+Every crop of the batch is one ``grid_sample`` over per-image sampling grids, so the views are made on
+the device without a Python loop over images; all randomness comes from the generator passed in.
 """
 
 from __future__ import annotations
