@@ -43,6 +43,12 @@ def cifar_root() -> Path:
     return root
 
 
+def preset_overrides(preset: Path) -> list[str]:
+    """What a user must add to load a shipped preset: a folder for the folder presets (the others ignore
+    it) and a colorization run for the Color-S4L ones (a path is enough to load and build the network)."""
+    return ["data.path=photos"] + (["colorizer=runs/color-quick"] if preset.stem.startswith("s4l-") else [])
+
+
 # Options a task cannot default, for tests that run every registered task: pseudolabel needs a source.
 TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}}
 

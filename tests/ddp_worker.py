@@ -44,12 +44,12 @@ def fit_and_dump(trainer: Trainer) -> dict:
     return test
 
 
-def step_or_crash(trainer: Trainer, images, index):
+def step_or_crash(trainer: Trainer, inputs):
     if str(RANK) == os.environ.get("CRASH_RANK") and trainer.step == int(os.environ["CRASH_STEP"]):
         os._exit(1)
     if RANK == 0 and trainer.step == int(os.environ.get("SIGTERM_STEP", -1)):
         os.kill(os.getppid(), signal.SIGTERM)
-    return original_step(trainer, images, index)
+    return original_step(trainer, inputs)
 
 
 BACKBONES["plainconv"] = lambda in_channels, width, blocks: PlainConv(in_channels)

@@ -39,6 +39,7 @@ TAPS = {  # (name, channels, stride) at width 1: the table of docs/backbones.md
                           ("layer4", 2048, 32)],
     "wrn28_2": [("conv1", 16, 1), ("layer1", 32, 1), ("layer2", 64, 2), ("layer3", 128, 4)],
     "wrn28_10": [("conv1", 16, 1), ("layer1", 160, 1), ("layer2", 320, 2), ("layer3", 640, 4)],
+    "shake26_2x96d": [("conv1", 16, 1), ("layer1", 96, 1), ("layer2", 192, 2), ("layer3", 384, 4)],
     "vgg16_bn": VGG_TAPS,
     "alexnet": [("conv1", 96, 1), ("conv2", 256, 2), ("conv3", 384, 4), ("conv4", 384, 4), ("conv5", 256, 4)],
     "alexnet_imagenet": [("conv1", 96, 4), ("conv2", 256, 8), ("conv3", 384, 16), ("conv4", 384, 16),
@@ -209,6 +210,52 @@ def test_wrn_shortcut_convolves_the_pre_activated_input():
     activated = torch.relu(block.preact[0](x))
     assert torch.allclose(block(x), block.residual(activated) + block.convdim(activated), atol=1e-6)
     assert not torch.allclose(block(x), block.residual(activated) + block.convdim(x), atol=1e-3)
+
+
+# ------------------------------------------------------------------ Shake-Shake
+
+
+def shake_parameters(base: int = 96) -> int:
+    """Shake-Shake-26 2x``base``d without the classifier: conv 16 + BN, 3 stages of 4 blocks of two
+    (3x3 conv, BN, 3x3 conv, BN) branches; where the shape changes a shortcut of two half-width 1x1 convs + BN."""
+    total, in_channels = 3 * 3 * 3 * 16 + 2 * 16, 16
+    for out in (base, 2 * base, 4 * base):
+        for index in range(4):
+            shortcut = in_channels * out + 2 * out if index == 0 else 0  # two halves of in x out/2, then BN
+            total += 2 * (9 * in_channels * out + 2 * out + 9 * out * out + 2 * out) + shortcut
+            in_channels = out
+    return total
+
+
+def test_shake_shake_parameter_count_matches_the_paper():
+    count = parameters(full_width("shake26_2x96d"))
+    assert count == shake_parameters() and round(count + 384 * 10 + 10, -5) == 26_200_000  # Gastaldi's 26.2M
+
+
+def test_shake_shake_mixes_branches_by_alpha_forward_and_an_independent_beta_backward():
+    from chromaproxy.models.shake_shake import shake
+
+    torch.manual_seed(0)
+    a, b = torch.randn(64, 2, 3, 3, requires_grad=True), torch.randn(64, 2, 3, 3, requires_grad=True)
+    mixed = shake(a, b, training=True)
+    alpha = ((mixed - b) / (a - b)).detach()  # (B, 2, 3, 3), one value per image
+    assert torch.allclose(alpha, alpha[:, :1, :1, :1].expand_as(alpha), atol=1e-4)
+    assert 0 < alpha.min() and alpha.max() < 1 and alpha[:, 0, 0, 0].std() > 0.1  # per image, not one per batch
+    mixed.backward(torch.ones_like(mixed))
+    beta = a.grad[:, 0, 0, 0]
+    assert torch.allclose(a.grad + b.grad, torch.ones_like(a))  # the gradient is split, not scaled
+    assert not torch.allclose(beta, alpha[:, 0, 0, 0], atol=1e-2)  # drawn anew for the backward pass
+    assert torch.equal(shake(a, b, training=False), 0.5 * (a + b))
+
+
+def test_shake_shake_evaluates_deterministically_and_trains_stochastically():
+    model = build_backbone("shake26_2x96d", in_channels=3, width=0.125)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        model.train()
+        assert not torch.allclose(model.forward_features(x, ["layer1"])["layer1"], model.forward_features(x, ["layer1"])["layer1"])
+        model.eval()
+        assert torch.equal(model.forward_features(x, ["layer3"])["layer3"], model.forward_features(x, ["layer3"])["layer3"])
 
 
 # ------------------------------------------------------------------ ConvNet-13

@@ -4,6 +4,7 @@ import pytest
 
 from chromaproxy.config import all_keys, load_config
 from chromaproxy.errors import UserError
+from conftest import preset_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
@@ -75,7 +76,7 @@ def test_missing_and_invalid_files(tmp_path):
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_every_shipped_preset_loads(preset):
-    cfg = load_config(preset, ["data.path=photos"])  # folder presets need a path; the others ignore it
+    cfg = load_config(preset, preset_overrides(preset))
     assert cfg.preset == preset.stem
 
 

@@ -87,6 +87,30 @@ def test_flips_labels_match_transform(context):
         assert torch.equal(inputs[b], expected_flip(rgb[b], k))
 
 
+def undo(image: torch.Tensor, label: int, recolorized: torch.Tensor) -> torch.Tensor:
+    """The original image back from a transformed input: the inverse of each of the 7 labels."""
+    if label < 4:
+        return torch.rot90(image, -label, dims=(-2, -1))
+    if label == 6:
+        assert torch.equal(image, recolorized)  # "recolorized" swaps the image for its twin
+        return None
+    return image.flip(-1) if label == 4 else image.flip(-2)
+
+
+def test_each_of_the_seven_color_s4l_labels_is_undone_by_its_inverse(context):
+    task = FlipsTask(FlipsOptions(recolorized=True), context)
+    assert task.targets_from == "recolorized" and task.head[-1].out_features == 7
+    rgb = asymmetric_images(96)
+    twins = 1 - rgb
+    inputs, labels = task.make_batch(rgb, twins, torch.Generator().manual_seed(1))
+    assert set(labels.tolist()) == set(range(7))
+    for b, k in enumerate(labels.tolist()):
+        restored = undo(inputs[b], k, twins[b])
+        assert restored is None or torch.equal(restored, rgb[b]), (b, k)
+        for other in set(range(6)) - {k}:  # no other label's inverse gives the image back
+            assert k == 6 or not torch.equal(undo(inputs[b], other, twins[b]), rgb[b])
+
+
 def test_flips_same_seed_same_batch(context):
     task = FlipsTask(FlipsOptions(), context)
     rgb = asymmetric_images(16)

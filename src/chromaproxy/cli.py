@@ -83,6 +83,8 @@ def main_options(
 @app.command(
     epilog="Example:  chromaproxy pretrain configs/supervised-cifar10-quick.yaml train.epochs=2 out=runs/try\n\n"
     "Resume a stopped run:  chromaproxy pretrain runs/try/config.yaml resume=true\n\n"
+    "Once per seed, then mean ± std (run it again to go on after a stop):  "
+    "chromaproxy pretrain configs/sesemi-cifar10-1000-quick.yaml seeds=[0,1,2] out=runs/sesemi\n\n"
     "Several processes or GPUs (train.batch_size is the global batch):  "
     "torchrun --nproc_per_node=4 -m chromaproxy pretrain CONFIG key=value ...",
 )
@@ -99,7 +101,15 @@ def pretrain(
     if dry_run:
         console.print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return
-    _train(cfg, distributed.from_environment())
+    dist = distributed.from_environment()
+    if cfg.seeds:
+        from chromaproxy.engine.seeds import run_seeds
+
+        path = run_seeds(cfg, lambda stage: _train(stage, dist), err_console, main=dist.main)
+        if dist.main:
+            console.print(f"wrote {path}")
+        return
+    _train(cfg, dist)
 
 
 def _train(cfg: Any, dist: Dist) -> Path:
@@ -317,19 +327,26 @@ def evaluate(
     "  chromaproxy report runs/random runs/sup runs/rot --out reports/cifar10",
 )
 def report(
-    runs: list[Path] = typer.Argument(..., help="Run directories with eval/*.json results."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md and plots/ (default: the run itself, for one run)."),
+    runs: list[Path] = typer.Argument(..., help="Run directories with eval/*.json results or a final test result (a seeds=[...] folder too)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md and plots/ (default: the run itself for one run, <their common folder>/report for several)."),
     tap: Optional[str] = typer.Option(None, help="Tap for the t-SNE and retrieval pictures (default: each run's best tap by kNN)."),
     visuals: bool = typer.Option(True, help="Draw the t-SNE map and retrieval grid (re-extracts one tap's features).", metavar=""),
 ) -> None:
-    """Markdown tables side by side and accuracy-against-depth plots of evaluated runs."""
-    from chromaproxy.eval.report import write_report
+    """Markdown tables side by side (test error with its spread over seeds, every evaluation protocol)
+    and accuracy-against-depth plots of runs."""
+    from chromaproxy.eval.report import test_error_table, write_report
 
-    if out is None and len(runs) > 1:
-        raise UserError("several runs need --out DIR for the combined report")
-    path, warnings = write_report(runs, out or runs[0], visuals=visuals, tap=tap)
+    if out is None:
+        out = runs[0] if len(runs) == 1 else Path(os.path.commonpath([r.resolve() for r in runs])) / "report"
+    path, warnings = write_report(runs, out, visuals=visuals, tap=tap)
     for warning in warnings:
         err_console.print(f"[bold yellow]warning:[/bold yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+    labels, rows = test_error_table(runs)
+    if rows:
+        table = Table("test error (%)", *labels, box=None)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
     console.print(f"wrote {path}")
 
 

@@ -55,7 +55,7 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "nin"  # backbone: nin | convnet13 | resnet18/34/50[_imagenet] | wrn28_2 | wrn28_10 | vgg16_bn | alexnet[_imagenet]
+    name: str = "nin"  # backbone: nin | convnet13 | resnet18/34/50[_imagenet] | wrn28_2 | wrn28_10 | shake26_2x96d | vgg16_bn | alexnet[_imagenet]
     width: Positive[float] = 1.0  # channel multiplier (NIN 0.5 = 96 channels)
     blocks: Annotated[int, Range(3, 5)] = 4  # NIN blocks (3, 4 or 5)
     input: Literal["rgb", "L", "sobel"] = "rgb"  # what the backbone sees; saved with the run
@@ -73,13 +73,15 @@ class TrainConfig:
     weight_decay: NonNegative[float] = 5e-4
     bn_weight_decay: bool = False  # also decay BatchNorm parameters and biases (RotNet, AET decay every parameter)
     betas: list[Momentum[float]] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW betas
-    schedule: Literal["multistep", "cosine", "constant"] = "multistep"
+    schedule: Literal["multistep", "cosine", "poly", "constant"] = "multistep"  # poly: lr (1 - t/T)^poly_power (SESEMI)
     milestones: list[Milestone[float]] = field(default_factory=lambda: [0.3, 0.6, 0.8])  # multistep: fractions of the run
     gamma: Positive[float] = 0.2  # multistep: lr factor at each milestone
+    poly_power: Positive[float] = 0.5  # poly: the decay's power (SESEMI's 0.5)
     warmup: Momentum[float] = 0.0  # fraction of the run with linear lr warm-up from 0
     checkpoint_every: NonNegative[int] = 0  # write checkpoints/last.* every N steps (0 = at the end of every epoch)
     checkpoint_minutes: NonNegative[float] = 5.0  # also write checkpoints/last.* when this much time passed (0 = off)
     log_every: Positive[int] = 20  # steps between metrics.jsonl records
+    labeled_batch_size: Positive[int] | None = None  # semi-supervised (SESEMI, S4L): a 2nd batch of this many labeled images per step for the labeled tasks (the labeled set repeats); None = one batch for every task
     tensorboard: bool = False  # also log to TensorBoard (runs/<name>/tensorboard)
 
 
@@ -98,6 +100,8 @@ _BASE_FIELDS: list[tuple[str, Any, Any]] = [
     ("out", str | None, field(default=None)),  # run directory; default runs/<preset>-<time>
     ("resume", bool, field(default=False)),  # continue the run in `out` from checkpoints/last
     ("preset", str, field(default="")),  # name of the preset the run came from (set from the file name)
+    ("seeds", list[NonNegative[int]], field(default_factory=list)),  # train once per seed into out/seed<k>/ and write out/seeds.json (mean ± std)
+    ("colorizer", str | None, field(default=None)),  # Color-S4L: the colorization run whose recolorized images are flips.recolorized's 7th label
     ("tasks", list[str], field(default_factory=lambda: ["supervised"])),  # tasks trained together
     ("task_weights", list[NonNegative[float]], field(default_factory=lambda: [1.0])),  # loss weight per task
     ("data", DataConfig, field(default_factory=DataConfig)),
@@ -212,8 +216,22 @@ def validate(cfg: Any) -> None:
         )
     if len(cfg.augment.color_jitter) != 4:
         raise UserError("augment.color_jitter needs 4 values: [brightness, contrast, saturation, hue]")
+    _check_colorizer(cfg)
     if cfg.data.name == "folder" and not cfg.data.path:
         raise UserError("data.name=folder needs data.path=DIR (a folder of images)")
+
+
+def _check_colorizer(cfg: Any) -> None:
+    """Color-S4L's two keys go together: ``flips.recolorized`` asks for the 7th label, ``colorizer`` makes it."""
+    wants = "flips" in cfg.tasks and cfg.flips.recolorized
+    if wants and cfg.colorizer is None:
+        raise UserError(
+            "flips.recolorized=true (Color-S4L) needs colorizer=RUN, a colorization run such as runs/color-quick "
+            "(train one with: chromaproxy pretrain configs/colorization-cifar10-quick.yaml out=runs/color-quick)"
+        )
+    if cfg.colorizer is not None and not wants:
+        raise UserError(f"colorizer={cfg.colorizer} only feeds the flips task's 7th label: set tasks with flips and "
+                        "flips.recolorized=true (configs/s4l-color-cifar10-1000-quick.yaml), or drop colorizer")
 
 
 def _read_preset(path: Path, seen: tuple[Path, ...] = ()) -> dict:

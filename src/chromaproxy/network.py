@@ -77,23 +77,34 @@ class Network(nn.Module):
         return task(features, targets)
 
     def forward(
-        self, rgb: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, pseudo_labels: torch.Tensor | None = None
+        self,
+        rgb: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        pseudo_labels: torch.Tensor | None = None,
+        labeled: tuple[torch.Tensor, torch.Tensor] | None = None,
+        recolorized: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Weighted sum of the task losses (``loss``) plus every task's metrics, keyed ``<task>/<metric>``.
 
-        Each task's ``make_batch`` gets the per-image targets it reads (``Task.targets_from``): the labels
-        or the pseudo-labels; a task reading pseudo-labels is left out on a split that has none (the test
-        split). One call covers every task so that DDP, which hooks ``forward``, sees the whole step.
+        Each task's ``make_batch`` gets the per-image targets it reads (``Task.targets_from``): the labels,
+        the pseudo-labels or the recolorized images; a task whose targets a split lacks is left out there
+        (pseudo-labels and recolorized images exist for the training images only). ``labeled`` is a
+        semi-supervised run's second batch (rgb, labels): the tasks that need labels train on it, the
+        others on ``rgb``. One call covers every task so that DDP, which hooks ``forward``, sees the whole step.
         """
         outputs: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=rgb.device)
         rgb = rgb.contiguous(memory_format=memory_format(rgb.device))
-        per_image = {"labels": labels, "pseudo_labels": pseudo_labels}
+        per_image = {"labels": labels, "pseudo_labels": pseudo_labels, "recolorized": recolorized}
         for name, weight in self.task_weights.items():
             task = self.tasks[name]
-            if per_image[task.targets_from] is None:
+            images, targets = rgb, per_image[task.targets_from]
+            if labeled is not None and task.needs_labels:
+                images, targets = labeled[0].contiguous(memory_format=memory_format(rgb.device)), labeled[1]
+            if targets is None:
                 continue
-            inputs, targets = task.make_batch(rgb, per_image[task.targets_from], generator)
+            inputs, targets = task.make_batch(images, targets, generator)
             with autocast(rgb.device):
                 task_out = self.task_outputs(name, inputs, targets)
             total = total + weight * task_out["loss"].float()

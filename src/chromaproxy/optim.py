@@ -44,6 +44,8 @@ def lr_at(train: TrainConfig, step: int, total_steps: int) -> float:
     if train.schedule == "cosine":
         span = max(total_steps - warmup_steps, 1)
         return 0.5 * train.lr * (1 + math.cos(math.pi * (step - warmup_steps) / span))
+    if train.schedule == "poly":
+        return train.lr * (1 - progress) ** train.poly_power
     return train.lr
 
 

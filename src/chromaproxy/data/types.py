@@ -21,6 +21,7 @@ class ImageSet:
     labels: torch.Tensor
     classes: list[str]
     pseudo_labels: torch.Tensor | None = None  # (N,) cluster ids from a labels file (the pseudolabel task)
+    recolorized: torch.Tensor | None = None  # (N, 3, H, W) uint8: the images as a colorization run recolors them (Color-S4L)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
@@ -29,6 +30,8 @@ class ImageSet:
             raise ValueError("labels must be (N,) matching images")
         if self.pseudo_labels is not None and self.pseudo_labels.shape != self.labels.shape:
             raise ValueError("pseudo_labels must be (N,) matching images")
+        if self.recolorized is not None and self.recolorized.shape != self.images.shape:
+            raise ValueError("recolorized must be (N, 3, H, W) matching images")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -39,7 +42,8 @@ class ImageSet:
 
     def subset(self, index: torch.Tensor) -> "ImageSet":
         pseudo = None if self.pseudo_labels is None else self.pseudo_labels[index]
-        return ImageSet(self.images[index], self.labels[index], self.classes, pseudo)
+        recolorized = None if self.recolorized is None else self.recolorized[index]
+        return ImageSet(self.images[index], self.labels[index], self.classes, pseudo, recolorized)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import held_out_test, label_split, val_split
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
+from chromaproxy.inference.recolorize import recolorized_for
 from chromaproxy.io import atomic_write_text
 from chromaproxy.tasks import TASKS
 
@@ -36,12 +37,16 @@ class TrainingData:
         return torch.arange(len(self.train))
 
 
-def prepare_data(cfg: Any, run: Path | None, progress: bool = True) -> TrainingData:
-    """Load the dataset the config names and cut it into the run's splits (saved as ``splits.json``)."""
+def prepare_data(cfg: Any, run: Path | None, progress: bool = True, device: torch.device | None = None) -> TrainingData:
+    """Load the dataset the config names and cut it into the run's splits (saved as ``splits.json``);
+    pseudo-labels and recolorized images (Color-S4L, computed on ``device``) cover every training image."""
     data = cfg.data
     source, test_index, full, warnings = training_images(cfg, progress)
     if any(TASKS[name].targets_from == "pseudo_labels" for name in cfg.tasks):
         full = dataclasses.replace(full, pseudo_labels=pseudo_labels_for(cfg, full))
+    if cfg.colorizer is not None:
+        recolorized = recolorized_for(cfg, full, run, device or torch.device("cpu"), progress)
+        full = dataclasses.replace(full, recolorized=recolorized)
     train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
     train = full if len(val_index) == 0 else full.subset(train_index)  # no gather: a mapped split stays mapped
     labeled = None
@@ -99,7 +104,7 @@ def _training_split(source: DatasetSplits, cfg: Any) -> ImageSet:
 def _keep_labels(images: ImageSet, labeled: torch.Tensor) -> ImageSet:
     labels = torch.full_like(images.labels, UNLABELED)
     labels[labeled] = images.labels[labeled]
-    return ImageSet(images.images, labels, images.classes, images.pseudo_labels)
+    return dataclasses.replace(images, labels=labels)
 
 
 def _save_splits(run: Path, labeled: torch.Tensor | None, val: torch.Tensor, test: torch.Tensor) -> None:

@@ -41,11 +41,11 @@ class Dist:
         """Rank 0: the only process that writes the run directory, logs and checkpoints."""
         return self.rank == 0
 
-    def local_batch(self, global_batch: int) -> int:
-        """``train.batch_size`` is the global batch; each rank trains on an equal share of it."""
+    def local_batch(self, global_batch: int, key: str = "train.batch_size") -> int:
+        """``key`` holds a global batch; each rank trains on an equal share of it."""
         if global_batch % self.world_size:
             raise UserError(
-                f"train.batch_size={global_batch} does not split evenly over {self.world_size} processes; "
+                f"{key}={global_batch} does not split evenly over {self.world_size} processes; "
                 f"use a multiple of {self.world_size} (it is the global batch)"
             )
         return global_batch // self.world_size

@@ -28,6 +28,13 @@ def open_run_dir(cfg: Any) -> Path:
     return run
 
 
+def default_out(cfg: Any) -> str:
+    """``cfg.out``, set to ``runs/<preset>-<time>`` when the user gave none."""
+    if cfg.out is None:
+        cfg.out = f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return cfg.out
+
+
 def plan_run_dir(cfg: Any) -> tuple[Path, str | None]:
     """Where the run goes (``cfg.out``), checked but not yet written, and a note when a folder is taken over.
 
@@ -35,9 +42,7 @@ def plan_run_dir(cfg: Any) -> tuple[Path, str | None]:
     checkpoint), so it counts as not started: a new run reuses it, and ``resume=true`` starts it from step 0
     instead of refusing. Either way one command always works, and no folder becomes a dead end.
     """
-    if cfg.out is None:
-        cfg.out = f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = Path(cfg.out)
+    run = Path(default_out(cfg))
     if has_checkpoint(run):
         if not cfg.resume:
             raise UserError(

@@ -28,14 +28,14 @@ from rich.console import Console
 
 from chromaproxy import __version__
 from chromaproxy.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
-from chromaproxy.data.augment import AugmentSpec, augment, to_float
+from chromaproxy.data.augment import AugmentSpec
 from chromaproxy.data.types import ImageSet
 from chromaproxy.device import memory_format
-from chromaproxy.engine import distributed
+from chromaproxy.engine import batches, distributed
 from chromaproxy.engine.data import prepare_data
 from chromaproxy.engine.distributed import Dist
 from chromaproxy.engine.logging import MetricsLog, Throughput, TrainProgress
-from chromaproxy.engine.sampler import EpochSampler
+from chromaproxy.engine.sampler import EpochSampler, RepeatingSampler
 from chromaproxy.engine.stopping import Stopper, StopRequested
 from chromaproxy.errors import UserError
 from chromaproxy.eval.features import extract_features
@@ -58,7 +58,7 @@ class Trainer:
         self.device = distributed.setup(self.dist, cfg.device)
         writes = run if self.dist.main else None
         torch.manual_seed(cfg.seed)
-        self.data = prepare_data(cfg, writes, progress=self.dist.main)
+        self.data = prepare_data(cfg, writes, progress=self.dist.main, device=self.device)
         for warning in self.data.warnings if self.dist.main else []:
             self.console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
         self.network = Network.from_config(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
@@ -67,20 +67,40 @@ class Trainer:
         unused = unused or any(task.partial_graph for task in self.network.tasks.values())
         self.model = distributed.wrap(self.network, self.dist, self.device, find_unused=unused)
         self.optimizer = build_optimizer(cfg.train, self.network)
-        labeled_only = all(task.needs_labels for task in self.network.tasks.values())
         self.dist.local_batch(cfg.train.batch_size)  # a global batch that does not split is a UserError here
+        labeled_sampler = self._labeled_sampler()
+        labeled_only = labeled_sampler is None and all(task.needs_labels for task in self.network.tasks.values())
         self.sampler = EpochSampler(
             self.data.pool(labeled_only), cfg.train.batch_size, cfg.seed, self.dist.rank, self.dist.world_size
         )
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.sampler.steps_per_epoch
-        self.augment_spec = AugmentSpec(
+        spec = AugmentSpec(
             crop_padding=cfg.augment.crop_padding, padding_mode=self._padding_mode(), hflip=cfg.augment.hflip,
             color_jitter=tuple(cfg.augment.color_jitter), color_jitter_p=cfg.augment.color_jitter_p,
             grayscale_p=cfg.augment.grayscale_p,
         )
+        on_main = [t for t in self.network.tasks.values() if labeled_sampler is None or not t.needs_labels]
+        self.batches = batches.StepBatches(batches.main_batch_spec(spec, on_main), spec, labeled_sampler, self.device)
+        if self.batches.spec != spec and self.dist.main:
+            self.console.print("note: augment.hflip is off for the images of a task that predicts flips itself "
+                               "(a random flip would make two of its labels the same)", soft_wrap=True)
         self.generator = torch.Generator(self.device).manual_seed(cfg.seed + self.dist.rank * RANK_SEED_STRIDE)
         self.step = 0
         self.best_val = math.inf
+
+    def _labeled_sampler(self) -> RepeatingSampler | None:
+        """Semi-supervised runs (``train.labeled_batch_size``): the sampler of the labeled batches."""
+        size = self.cfg.train.labeled_batch_size
+        if size is None:
+            return None
+        tasks = self.network.tasks.values()
+        if all(task.needs_labels for task in tasks) or not any(task.needs_labels for task in tasks):
+            raise UserError(
+                f"train.labeled_batch_size={size} gives the labeled tasks their own batch, so it needs both a task "
+                f"that needs labels (supervised) and one that does not; tasks={list(self.cfg.tasks)}: unset it"
+            )
+        self.dist.local_batch(size, "train.labeled_batch_size")
+        return RepeatingSampler(self.data.pool(True), size, self.cfg.seed, self.dist.rank, self.dist.world_size)
 
     def _padding_mode(self) -> str:
         """``augment.padding_mode=auto``: reflection when a task reads colour targets off the crop (zero
@@ -122,7 +142,7 @@ class Trainer:
             self._recluster(epoch)
         window, whole_epoch = _Window(), _Window()
         for index in self.sampler.batches(epoch, start):
-            outputs = self._train_step(self.data.train, index)
+            outputs = self._train_step(self.batches.training(self.data.train, index, self.step, self.generator))
             window.add(outputs, len(index))
             whole_epoch.add(outputs, len(index))
             self.step += 1
@@ -154,13 +174,10 @@ class Trainer:
                 labels = task.recluster(features, self.cfg.seed + epoch)
                 self.data.train = dataclasses.replace(self.data.train, pseudo_labels=labels)
 
-    def _train_step(self, images: ImageSet, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _train_step(self, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         self.network.train()
-        batch = images.images[index].to(self.device, non_blocking=True)
-        labels = images.labels[index].to(self.device, non_blocking=True)
-        rgb = augment(batch, self.augment_spec, self.generator)
         set_lr(self.optimizer, lr_at(self.cfg.train, self.step, self.total_steps))
-        outputs = self.model(rgb, labels, self.generator, _pseudo_labels(images, index, self.device))
+        outputs = self.model(**inputs)
         self.optimizer.zero_grad(set_to_none=True)
         outputs["loss"].backward()
         self.optimizer.step()
@@ -226,9 +243,7 @@ class Trainer:
         generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 1 + self.dist.rank * RANK_SEED_STRIDE)
         window = _Window()
         for index in self._eval_shard(len(images)).split(self.sampler.share):
-            rgb = to_float(images.images[index].to(self.device))
-            labels = images.labels[index].to(self.device)
-            window.add(self.network(rgb, labels, generator, _pseudo_labels(images, index, self.device)), len(index))
+            window.add(self.network(**batches.evaluation(images, index, self.device, generator)), len(index))
         return window.means(self.dist)
 
     def _eval_shard(self, size: int) -> torch.Tensor:
@@ -351,10 +366,6 @@ class _Window:
         totals = distributed.all_reduce_sum(totals, dist)
         sums, counts = totals[: len(keys)], totals[len(keys) :]
         return {key: (sums[i] / counts[i]).item() for i, key in enumerate(keys) if counts[i] > 0}
-
-
-def _pseudo_labels(images: ImageSet, index: torch.Tensor, device: torch.device) -> torch.Tensor | None:
-    return None if images.pseudo_labels is None else images.pseudo_labels[index].to(device, non_blocking=True)
 
 
 def _rng_prefix(rank: int) -> str:

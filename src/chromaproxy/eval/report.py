@@ -1,6 +1,8 @@
 """``chromaproxy report``: side-by-side tables and depth curves ("task-specificity curves") of runs.
 
-Reads only ``<run>/eval/*.json``; every table cell is the protocol's headline record (the manifest's
+Reads only ``<run>/eval/*.json`` and the runs' final test metrics (``metrics.jsonl``, or ``seeds.json``
+of a folder trained once per seed, shown as mean ± std): the test-error table of semi-supervised runs
+comes first; every protocol table cell is the protocol's headline record (the manifest's
 ``headline``: kNN k = 10 with ``knn.vote``, majority in the SSL++ presets), and the manifest of every protocol is summarised under its table so a reader can tell
 exactly how each number was produced.
 """
@@ -15,6 +17,7 @@ from rich.console import Console
 from chromaproxy.errors import UserError
 from chromaproxy.eval.evaluate import WHOLE_NETWORK, default_headline, headline
 from chromaproxy.eval.results import read_results
+from chromaproxy.eval.test_results import format_error, read_test_errors
 from chromaproxy.eval.visuals import pyplot, write_visuals
 from chromaproxy.io import atomic_write_text
 
@@ -23,14 +26,39 @@ STATUS = Console(stderr=True)  # progress lines, kept off stdout
 
 
 def load_runs(runs: list[Path]) -> dict[str, dict[str, dict]]:
-    """{run label: {protocol: results file content}}; a run without eval results is an error."""
+    """{run label: {protocol: results file content}}; a run with neither eval results nor a test result
+    is an error."""
     loaded = {}
     for run in runs:
         files = sorted((run / "eval").glob("*.json"))
-        if not files:
-            raise UserError(f"{run} has no eval/*.json; run 'chromaproxy evaluate {run} --protocol knn' first")
+        if not files and read_test_errors(run) is None:
+            raise UserError(f"{run} has no eval/*.json and no test result; run 'chromaproxy evaluate {run} "
+                            "--protocol knn' first (or check the path)")
         loaded[_label(run, loaded)] = {f.stem: read_results(f) for f in files}
     return loaded
+
+
+def test_error_table(runs: list[Path]) -> tuple[list[str], list[list[str]]]:
+    """(column labels, rows of [task, cell per run]) of the runs' test errors in %; no rows when no run has one."""
+    labels: dict[str, None] = {}
+    errors = {}
+    for run in runs:
+        label = _label(run, labels)
+        labels[label] = None
+        errors[label] = read_test_errors(run) or {}
+    tasks = list(dict.fromkeys(task for found in errors.values() for task in found))
+    rows = [[task] + [format_error(*errors[label][task]) if task in errors[label] else "–" for label in labels]
+            for task in tasks]
+    return list(labels), rows
+
+
+def _test_error_section(runs: list[Path]) -> list[str]:
+    labels, rows = test_error_table(runs)
+    if not rows:
+        return []
+    lines = ["## test error (%)\n", "100 − top-1 on the run's test split after training; over seeds: mean ± "
+             "sample standard deviation.\n", "| task | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    return lines + [f"| {' | '.join(row)} |" for row in rows] + [""]
 
 
 def _label(run: Path, taken: dict) -> str:
@@ -50,12 +78,14 @@ def write_report(runs: list[Path], out: Path, visuals: bool = True, tap: str | N
     warnings = _mixed_datasets(loaded)
     lines = ["# chromaproxy report\n", "Runs: " + ", ".join(f"`{label}`" for label in loaded) + "\n"]
     lines += [f"> **Warning:** {warning}\n" for warning in warnings]
+    lines += _test_error_section(runs)
     for protocol in protocols:
         lines += _protocol_section(protocol, loaded, out)
-    if visuals:
+    evaluated = [(run, label, results) for run, (label, results) in zip(runs, loaded.items()) if results]
+    if visuals and evaluated:
         lines += ["## Pictures\n"]
-        for number, (run, (label, results)) in enumerate(zip(runs, loaded.items()), start=1):
-            lines += _visual_section(run, label, results, out, tap, f"pictures {number}/{len(runs)}")
+        for number, (run, label, results) in enumerate(evaluated, start=1):
+            lines += _visual_section(run, label, results, out, tap, f"pictures {number}/{len(evaluated)}")
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path, warnings

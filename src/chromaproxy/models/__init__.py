@@ -17,6 +17,7 @@ from chromaproxy.models.base import Backbone, TapInfo
 from chromaproxy.models.convnet13 import ConvNet13
 from chromaproxy.models.nin import NIN
 from chromaproxy.models.resnet import ResNet
+from chromaproxy.models.shake_shake import ShakeShakeResNet
 from chromaproxy.models.vgg import VGG16BN
 from chromaproxy.models.wrn import WideResNet
 
@@ -31,6 +32,7 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     "resnet50_imagenet": lambda in_channels, width, blocks: ResNet(50, in_channels, width, stem_kind="imagenet"),
     "wrn28_2": lambda in_channels, width, blocks: WideResNet(28, 2, in_channels, width=width),
     "wrn28_10": lambda in_channels, width, blocks: WideResNet(28, 10, in_channels, width=width),
+    "shake26_2x96d": lambda in_channels, width, blocks: ShakeShakeResNet(96, in_channels, width=width),
     "vgg16_bn": lambda in_channels, width, blocks: VGG16BN(in_channels, width=width),
     "alexnet": lambda in_channels, width, blocks: AlexNet(in_channels, width, scale="cifar"),
     "alexnet_imagenet": lambda in_channels, width, blocks: AlexNet(in_channels, width, scale="imagenet"),

@@ -48,7 +48,8 @@ class Task(nn.Module, ABC):
     needs_labels: ClassVar[bool] = False
     inputs: ClassVar[tuple[str, ...]] = ("rgb", "L", "sobel")
     padding_mode: ClassVar[str] = "zeros"  # the crop padding this task wants under augment.padding_mode=auto
-    targets_from: ClassVar[str] = "labels"  # what make_batch's ``labels`` holds: "labels" or "pseudo_labels"
+    targets_from: str = "labels"  # what make_batch's ``labels`` holds: "labels", "pseudo_labels" or "recolorized"
+    augment_hflip: ClassVar[bool] = True  # False: the task's own labels include a horizontal flip, so its images get none
     partial_graph: ClassVar[bool] = False  # some parameters may get no gradient on a step (DDP must look for them)
     coupled: bool = False  # the trainer calls ``recluster(features, seed)`` at every epoch start for new targets
 
