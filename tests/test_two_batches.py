@@ -4,17 +4,21 @@ the flips task's images without random flips, label splits fixed by the seed, an
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import torch
 
+from chromaproxy.checkpoint import load_checkpoint
 from chromaproxy.config import load_config
+from chromaproxy.engine import stopping
 from chromaproxy.data.augment import AugmentSpec
 from chromaproxy.data.types import UNLABELED, ImageSet
 from chromaproxy.engine.batches import StepBatches, main_batch_spec
 from chromaproxy.engine.data import prepare_data
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.sampler import RepeatingSampler
+from chromaproxy.engine.stopping import StopRequested
 from chromaproxy.engine.trainer import Trainer
 from chromaproxy.errors import UserError
 from chromaproxy.tasks import TASKS
@@ -120,6 +124,24 @@ def test_a_semi_supervised_run_trains_both_heads_on_their_own_batches(cifar_root
     assert {"supervised/acc", "flips/acc"} <= test.keys()
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all("supervised/loss" in r and "flips/loss" in r for r in records if "split" not in r)
+
+
+def test_a_semi_supervised_run_stopped_mid_way_resumes_to_the_same_weights(cifar_root, tmp_path, one_thread, monkeypatch):
+    def trainer(out, **extra):
+        cfg = load_config(REPO / "configs" / "supervised-cifar10-quick.yaml",
+                          tiny_overrides(cifar_root, tmp_path / out, **SEMI, **{"train.max_steps": 8}, **extra))
+        return Trainer(cfg, open_run_dir(cfg))
+
+    trainer("reference").fit()
+    poll = stopping.Stopper.poll
+    monkeypatch.setattr(stopping.Stopper, "poll", lambda self, step: (signal.SIGTERM, False) if step == 3 else poll(self, step))
+    with pytest.raises(StopRequested):
+        trainer("stopped").fit()
+    monkeypatch.setattr(stopping.Stopper, "poll", poll)
+    trainer("stopped", resume=True).fit()
+    expected = load_checkpoint(tmp_path / "reference/checkpoints/last.safetensors", "model.")
+    got = load_checkpoint(tmp_path / "stopped/checkpoints/last.safetensors", "model.")
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
 
 
 @pytest.mark.parametrize("tasks, expected", [
