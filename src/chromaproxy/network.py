@@ -140,6 +140,17 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path
     module.load_state_dict(weights)
 
 
+def load_backbone(run: Path, checkpoint: str = "last", cfg: Any | None = None) -> Network:
+    """A trained run's input and backbone without task heads (``backbone_only``), with the checkpoint's
+    backbone weights: what probing and k-means read features from. ``cfg`` defaults to the run's own."""
+    cfg = cfg if cfg is not None else read_run_config(run)
+    path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
+    check_model(read_meta(path), cfg, path)
+    network = Network.backbone_only(cfg)
+    load_weights(network.backbone, load_checkpoint(path, "model.backbone."), path)
+    return network.eval()
+
+
 def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
     """A trained run's config and its whole network (input, backbone, task heads) in eval mode, for
     inference (``colorize``, the colorization quality protocol). Tasks reload what they saved in ``run``."""

@@ -23,8 +23,8 @@ from chromaproxy.data.types import UNLABELED, ImageSet
 from chromaproxy.device import resolve_device
 from chromaproxy.eval.cluster_metrics import ari, hungarian_accuracy, many_to_one_accuracy, nmi
 from chromaproxy.eval.features import extract_features
-from chromaproxy.io import atomic_write_text
-from chromaproxy.network import load_network
+from chromaproxy.io import atomic_write_text, read_run_config
+from chromaproxy.network import load_backbone, load_network
 from chromaproxy.tasks.iic import HEADS, IicTask
 
 METRICS_FILE = "clusters.json"
@@ -59,7 +59,8 @@ def assign(run: Path, images: ImageSet) -> tuple[Path, dict[str, Any]]:
 def kmeans_labels(run: Path, images: ImageSet, tap: str, k: int, out: Path) -> tuple[Path, dict[str, Any]]:
     """SSL++'s k-means baseline: a labels file (head ``kmeans``) of k-means on the average-pooled
     features at ``tap`` of a trained run, for the same training images ``images``; written into ``out``."""
-    cfg, network = load_network(run)
+    cfg = read_run_config(run)
+    network = load_backbone(run, cfg=cfg)
     device = resolve_device(cfg.device)
     tap = network.backbone.resolve_taps([tap])[0]
     features = extract_features(network.to(device).backbone, network.input, images, [tap], "avg", device, description="features")[tap]

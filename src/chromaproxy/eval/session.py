@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from chromaproxy.checkpoint import load_checkpoint, read_meta
 from chromaproxy.config import apply_overrides, apply_preset, load_config, save_config
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import held_out_test
@@ -20,8 +19,8 @@ from chromaproxy.data.types import UNLABELED, ImageSet
 from chromaproxy.device import resolve_device
 from chromaproxy.errors import UserError
 from chromaproxy.eval.features import extract_features
-from chromaproxy.io import atomic_write_text, checkpoint_dir, read_run_config
-from chromaproxy.network import Network, check_model, load_weights
+from chromaproxy.io import atomic_write_text, read_run_config
+from chromaproxy.network import Network, load_backbone
 
 RANDOM_MARKER = "random.json"  # marks a random-init reference directory (no checkpoints by design)
 
@@ -77,10 +76,7 @@ def open_run(run: Path, overrides: list[str], checkpoint: str = "last", preset: 
     apply_overrides(cfg, overrides)
     if (run / RANDOM_MARKER).is_file():
         return _random_session(run, cfg)
-    path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
-    check_model(read_meta(path), cfg, path)
-    network = Network.backbone_only(cfg)
-    load_weights(network.backbone, load_checkpoint(path, "model.backbone."), path)
+    network = load_backbone(run, checkpoint, cfg)
     return _session(run, cfg, network, f"checkpoints/{checkpoint}.safetensors", checkpoint)
 
 
