@@ -22,23 +22,6 @@ def test_version():
     assert result.returncode == 0 and __version__ in result.stdout
 
 
-def test_help_teaches_with_examples():
-    for command in ([], ["pretrain"], ["data"], ["data", "info"], ["config"], ["config", "show"]):
-        result = _cli(*command, "--help")
-        assert result.returncode == 0
-        assert "Example" in result.stdout, command
-
-
-def test_flags_show_no_value_placeholder():
-    for command, flag in ((["report"], "--visuals"), (["data", "info"], "--skip-bad"), (["pretrain"], "--dry-run")):
-        line = next(line for line in _cli(*command, "--help").stdout.splitlines() if flag in line)
-        assert "<bool>" not in line, line
-
-
-def test_best_checkpoint_help_names_val_size():
-    assert "data.val_size" in " ".join(_cli("evaluate", "--help").stdout.split())
-
-
 def test_data_info_advises_its_own_skip_flag(tmp_path):
     (tmp_path / "cats").mkdir()
     (tmp_path / "cats" / "broken.png").write_text("not an image")

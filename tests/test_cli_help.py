@@ -42,6 +42,22 @@ def test_every_help_renders_with_an_example_and_no_unfilled_placeholder(path):
     assert not re.search(r"\{(tasks|backbones|protocols|datasets)\}", text)
 
 
+@pytest.mark.parametrize("group", [(), ("data",), ("config",)], ids=lambda g: " ".join(g) or "top")
+def test_every_command_group_help_shows_an_example(group):
+    assert "Example" in _help(*group)
+
+
+def test_flags_show_no_value_placeholder():
+    for command, flag in ((["report"], "--visuals"), (["data", "info"], "--skip-bad"), (["pretrain"], "--dry-run")):
+        result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+        line = next(line for line in result.output.splitlines() if flag in line)
+        assert "<bool>" not in line, line
+
+
+def test_best_checkpoint_help_names_val_size():
+    assert "data.val_size" in _help("evaluate")
+
+
 def test_pretrain_help_lists_every_task_backbone_and_dataset_and_keeps_list_examples():
     text = _help("pretrain")
     for name in [*TASKS, *BACKBONES, *SOURCES]:
