@@ -73,10 +73,12 @@ class TrainConfig:
     weight_decay: NonNegative[float] = 5e-4
     bn_weight_decay: bool = False  # also decay BatchNorm parameters and biases (RotNet, AET decay every parameter)
     betas: list[Momentum[float]] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW betas
-    schedule: Literal["multistep", "cosine", "poly", "constant"] = "multistep"  # poly: lr (1 - t/T)^poly_power (SESEMI)
+    schedule: Literal["multistep", "cosine", "poly", "exponential", "constant"] = "multistep"  # poly: lr (1 - t/T)^poly_power (SESEMI); exponential: lr · decay_per_step^t (PixelCNN++, PIC)
     milestones: list[Milestone[float]] = field(default_factory=lambda: [0.3, 0.6, 0.8])  # multistep: fractions of the run
     gamma: Positive[float] = 0.2  # multistep: lr factor at each milestone
     poly_power: Positive[float] = 0.5  # poly: the decay's power (SESEMI's 0.5)
+    decay_per_step: Fraction[float] = 0.99995  # exponential: lr factor per optimizer step (PIC: 0.99995)
+    ema: Fraction[float] = 0.0  # Polyak averaging: decay of the weights' moving average, used to evaluate and sample (PIC: 0.9995; 0 = off)
     warmup: Momentum[float] = 0.0  # fraction of the run with linear lr warm-up from 0
     checkpoint_every: NonNegative[int] = 0  # write checkpoints/last.* every N steps (0 = at the end of every epoch)
     checkpoint_minutes: NonNegative[float] = 5.0  # also write checkpoints/last.* when this much time passed (0 = off)

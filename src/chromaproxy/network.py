@@ -17,6 +17,7 @@ from chromaproxy.checkpoint import load_checkpoint, read_meta
 from chromaproxy.data.sources import SOURCES
 from chromaproxy.data.types import ImageSet
 from chromaproxy.device import autocast, memory_format
+from chromaproxy.ema import PREFIX as EMA_PREFIX
 from chromaproxy.errors import UserError
 from chromaproxy.io import checkpoint_dir, read_run_config
 from chromaproxy.models import build_backbone
@@ -140,6 +141,12 @@ def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path
     module.load_state_dict(weights)
 
 
+def inference_weights(path: Path, part: str = "") -> dict[str, torch.Tensor]:
+    """The weights under ``part`` (e.g. ``backbone.``) that inference uses: the Polyak average
+    (``ema.*``, ``train.ema``) when the run kept one, else the training weights (``model.*``)."""
+    return load_checkpoint(path, f"{EMA_PREFIX}{part}") or load_checkpoint(path, f"model.{part}")
+
+
 def load_backbone(run: Path, checkpoint: str = "last", cfg: Any | None = None) -> Network:
     """A trained run's input and backbone without task heads (``backbone_only``), with the checkpoint's
     backbone weights: what probing and k-means read features from. ``cfg`` defaults to the run's own."""
@@ -147,7 +154,7 @@ def load_backbone(run: Path, checkpoint: str = "last", cfg: Any | None = None) -
     path = checkpoint_dir(run) / f"{checkpoint}.safetensors"
     check_model(read_meta(path), cfg, path)
     network = Network.backbone_only(cfg)
-    load_weights(network.backbone, load_checkpoint(path, "model.backbone."), path)
+    load_weights(network.backbone, inference_weights(path, "backbone."), path)
     return network.eval()
 
 
@@ -159,5 +166,5 @@ def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
     meta = read_meta(path)
     check_model(meta, cfg, path)
     network = Network.from_config(cfg, len(meta["classes"]), run=run)
-    load_weights(network, load_checkpoint(path, "model."), path)
+    load_weights(network, inference_weights(path), path)
     return cfg, network.eval()

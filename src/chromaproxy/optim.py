@@ -46,6 +46,8 @@ def lr_at(train: TrainConfig, step: int, total_steps: int) -> float:
         return 0.5 * train.lr * (1 + math.cos(math.pi * (step - warmup_steps) / span))
     if train.schedule == "poly":
         return train.lr * (1 - progress) ** train.poly_power
+    if train.schedule == "exponential":
+        return train.lr * train.decay_per_step ** (step - warmup_steps)
     return train.lr
 
 

@@ -18,6 +18,7 @@ through an all-reduce, so every rank stops (and checkpoints) at the same step.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from pathlib import Path
@@ -31,6 +32,8 @@ from chromaproxy.checkpoint import load_checkpoint, optimizer_tensors, read_meta
 from chromaproxy.data.augment import AugmentSpec
 from chromaproxy.data.types import ImageSet
 from chromaproxy.device import memory_format
+from chromaproxy.ema import PREFIX as EMA_PREFIX
+from chromaproxy.ema import PolyakAverage
 from chromaproxy.engine import batches, distributed
 from chromaproxy.engine.data import prepare_data
 from chromaproxy.engine.distributed import Dist
@@ -67,6 +70,7 @@ class Trainer:
         unused = unused or any(task.partial_graph for task in self.network.tasks.values())
         self.model = distributed.wrap(self.network, self.dist, self.device, find_unused=unused)
         self.optimizer = build_optimizer(cfg.train, self.network)
+        self.ema = PolyakAverage(self.network, cfg.train.ema) if cfg.train.ema > 0 else None
         self.dist.local_batch(cfg.train.batch_size)  # a global batch that does not split is a UserError here
         labeled_sampler = self._labeled_sampler()
         labeled_only = labeled_sampler is None and all(task.needs_labels for task in self.network.tasks.values())
@@ -181,6 +185,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         outputs["loss"].backward()
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.network, self.step)
         return {k: v.detach() for k, v in outputs.items()}
 
     def _checkpoint_due(self, epoch_end: bool) -> bool:
@@ -297,13 +303,17 @@ class Trainer:
         save_checkpoint(checkpoint_dir(self.run) / "best.safetensors", self._weights(), {**self._meta(), "val": val})
 
     def _weights(self) -> dict[str, torch.Tensor]:
-        return {f"model.{k}": v for k, v in self.network.state_dict().items()}
+        """The training weights (``model.*``) and, with ``train.ema``, their average (``ema.*``)."""
+        averaged = self.ema.tensors() if self.ema is not None else {}
+        return {**{f"model.{k}": v for k, v in self.network.state_dict().items()}, **averaged}
 
     def _restore(self) -> None:
         path = checkpoint_dir(self.run) / "last.safetensors"
         meta = read_meta(path)
         check_model(meta, self.cfg, path)
         load_weights(self.network, load_checkpoint(path, "model."), path)
+        if self.ema is not None:
+            self.ema.load(load_checkpoint(path, EMA_PREFIX))
         restore_optimizer(self.optimizer, load_checkpoint(path, "optim."), meta["optimizer"])
         self._restore_rng(load_checkpoint(path, _rng_prefix(self.dist.rank)), meta.get("world_size", 1))
         saved_labels = load_checkpoint(path, "data.")

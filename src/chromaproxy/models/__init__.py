@@ -16,6 +16,7 @@ from chromaproxy.models.alexnet import AlexNet
 from chromaproxy.models.base import Backbone, TapInfo
 from chromaproxy.models.convnet13 import ConvNet13
 from chromaproxy.models.nin import NIN
+from chromaproxy.models.pic_embedding import PicEmbedding
 from chromaproxy.models.resnet import ResNet
 from chromaproxy.models.shake_shake import ShakeShakeResNet
 from chromaproxy.models.vgg import VGG16BN
@@ -36,6 +37,8 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     "vgg16_bn": lambda in_channels, width, blocks: VGG16BN(in_channels, width=width),
     "alexnet": lambda in_channels, width, blocks: AlexNet(in_channels, width, scale="cifar"),
     "alexnet_imagenet": lambda in_channels, width, blocks: AlexNet(in_channels, width, scale="imagenet"),
+    "pic_embed": lambda in_channels, width, blocks: PicEmbedding(in_channels, width, strided=1),
+    "pic_embed128": lambda in_channels, width, blocks: PicEmbedding(in_channels, width, strided=2),
 }
 
 

@@ -6,6 +6,7 @@ from chromaproxy.tasks.colorize import ColorizationTask
 from chromaproxy.tasks.context import ContextTask
 from chromaproxy.tasks.flips import FlipsTask
 from chromaproxy.tasks.iic import IicTask
+from chromaproxy.tasks.pic import PicTask
 from chromaproxy.tasks.pseudolabel import PseudolabelTask
 from chromaproxy.tasks.relpos import RelposTask
 from chromaproxy.tasks.rotation import RotationTask
@@ -21,6 +22,7 @@ TASKS: dict[str, type[Task]] = {
     RelposTask.name: RelposTask,
     IicTask.name: IicTask,
     PseudolabelTask.name: PseudolabelTask,
+    PicTask.name: PicTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]
