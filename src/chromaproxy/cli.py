@@ -264,22 +264,25 @@ def _cluster_table(metrics: dict[str, dict[str, Any]]) -> Table:
 
 @app.command(
     epilog="Examples:\n\n  chromaproxy colorize runs/color photo.jpg more/*.png --out colorized/\n\n"
-    "  chromaproxy colorize runs/color photos/ --out colorized/ --size 64 --decode mode",
+    "  chromaproxy colorize runs/color photos/ --out colorized/ --size 64 --decode mode\n\n"
+    "  chromaproxy colorize runs/pic-quick photo.jpg --samples 8 --out colorized/   (8 different colorizations)",
 )
 def colorize(
-    run: Path = typer.Argument(..., help="A run directory trained with the colorization task."),
+    run: Path = typer.Argument(..., help="A run directory trained with the colorization or the pic task."),
     inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns such as 'photos/*.jpg'."),
     out: Path = typer.Option(..., "--out", help="Folder for the PNGs, one per input (<name>.png; same names get -2, -3 …)."),
     size: Optional[int] = typer.Option(None, "--size", help="Side the network sees, S x S (default: the run's data.image_size)."),
-    decode: str = typer.Option("annealed", "--decode", help="How ab is read from the predicted bins: annealed, mode or mean."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Annealed-mean temperature (default: the run's colorization.temperature, 0.38)."),
+    decode: Optional[str] = typer.Option(None, "--decode", help="How ab is read from the head. colorization runs: annealed (default), mode or mean of the predicted bins; PIC runs: sample (default), component-mode (a sampled component's mode) or mode (the most likely chroma, pixel by pixel)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Annealed-mean temperature (default: the run's colorization.temperature, 0.38), or a PIC run's sampling temperature (default pic.temperature, 1)."),
+    samples: int = typer.Option(1, "--samples", help="PIC runs: colorizations per photo, written <name>-1.png … <name>-K.png."),
+    seed: int = typer.Option(0, "--seed", help="PIC runs: seed of the draws (the same seed gives the same images)."),
     checkpoint: str = typer.Option("last", help=CHECKPOINT_HELP),
 ) -> None:
     """Colorize photographs of any size and mode; only their lightness is used, the output keeps full resolution."""
     from chromaproxy.inference.colorize import colorize_paths
 
     done, failed = colorize_paths(run, inputs, out, size=size, decode=decode, temperature=temperature,
-                                  checkpoint=checkpoint, console=err_console)
+                                  checkpoint=checkpoint, console=err_console, samples=samples, seed=seed)
     console.print(f"colorized {len(done)}, failed {len(failed)}" + (f" → {out}" if done else ""))
     if failed:
         raise typer.Exit(1)

@@ -8,6 +8,10 @@ network, and the output's lightness is the input's.
 Only lightness reaches the network, whatever the input (colour, gray, palette, 16-bit): the resized image
 is reduced to its L and rebuilt as gray RGB before ``network.input``. Images of one batch share the
 S x S network pass; upsampling and joining are per image, since their sizes differ.
+
+A PIC run (``tasks=[pic]``) colours the same way, its chroma drawn by the autoregressive model: ``samples``
+draws per photo (``<name>-1.png`` …, batched: the photo repeated K times in one pass), ``decode`` one of
+``sample`` (temperature T), ``component-mode`` or ``mode``; ``seed`` fixes the draws.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +33,9 @@ from chromaproxy.color import join_lab, lab_to_rgb, rgb_to_lab, split_lab
 from chromaproxy.data.folder import IMAGE_EXTENSIONS, images_under, to_rgb
 from chromaproxy.errors import UserError
 
-DECODES = ("annealed", "mode", "mean")
+DECODES = {"colorization": ("annealed", "mode", "mean"), "pic": ("sample", "mode", "component-mode")}
+DEFAULT_DECODE = {"colorization": "annealed", "pic": "sample"}
+TEMPERATURE_DECODES = ("annealed", "sample", "component-mode")  # the decodes a temperature changes
 CHECKPOINTS = ("last", "best")
 BATCH_PIXELS = 1 << 16  # network pixels per batch: 64 images at 32 x 32, one at 256 x 256
 FULL_PIXEL_BUDGET = 1 << 25  # full-resolution pixels held at once (about 100 MB as uint8)
@@ -52,14 +59,17 @@ def shrink(rgb: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_small_ab(
-    network, task, rgb: torch.Tensor, decode: str, temperature: float | None, chunk: int = 4096
+    network, task, rgb: torch.Tensor, decode: str, temperature: float | None, chunk: int = 4096,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """ab (B, 2, S, S) predicted from the lightness of ``rgb`` (B, 3, S, S) only: the one L → features → ab
-    path, shared by ``colorize`` and the colorization protocol; ``chunk`` bounds the head's locations per call."""
+    path, shared by ``colorize`` and the colorization protocol; ``chunk`` bounds the head's locations per
+    call; ``generator`` drives a sampling head's draws (PIC)."""
     L = lab_lightness(rgb)  # (B, 1, S, S)
     gray = lab_to_rgb(join_lab(L, torch.zeros_like(L).expand(-1, 2, -1, -1)))  # (B, 3, S, S), a = b = 0
     features = network.backbone.forward_features(network.input(gray), task.taps)
-    return task.predict_ab(features, L, decode=decode, temperature=temperature, chunk=chunk)
+    sampling = {} if generator is None else {"generator": generator}
+    return task.predict_ab(features, L, decode=decode, temperature=temperature, chunk=chunk, **sampling)
 
 
 @torch.inference_mode()
@@ -145,18 +155,37 @@ def _free(target: Path, taken: set[str]) -> Path:
 
 
 # ------------------------------------------------------------------ the command
-def check_options(decode: str, temperature: float | None, checkpoint: str, size: int | None) -> None:
+def check_options(decode: str | None, temperature: float | None, checkpoint: str, size: int | None, samples: int = 1) -> None:
     """Reject impossible options before any model is loaded."""
-    if decode not in DECODES:
-        raise UserError(f"--decode {decode} is unknown; choose one of: {', '.join(DECODES)}")
-    if temperature is not None and decode != "annealed":
-        raise UserError(f"--temperature applies to --decode annealed only, not --decode {decode}")
+    known = sorted({d for decodes in DECODES.values() for d in decodes})
+    if decode is not None and decode not in known:
+        raise UserError(f"--decode {decode} is unknown; choose one of: {', '.join(known)}")
+    if temperature is not None and decode is not None and decode not in TEMPERATURE_DECODES:
+        raise UserError(f"--temperature does not change --decode {decode}; it applies to {', '.join(TEMPERATURE_DECODES)}")
     if temperature is not None and not temperature > 0:
         raise UserError(f"--temperature {temperature} must be positive (Zhang et al.: 0.38; 1 = plain mean)")
     if checkpoint not in CHECKPOINTS:
         raise UserError(f"--checkpoint {checkpoint} is unknown; choose last or best")
     if size is not None and size < 1:
         raise UserError(f"--size {size} must be a positive number of pixels (default: the run's training size)")
+    if samples < 1:
+        raise UserError(f"--samples {samples} must be at least 1")
+
+
+def colour_model(network, run: Path, decode: str | None, samples: int) -> tuple[object, str]:
+    """The run's colouring task (colorization or pic) and the decode to use, checked against each other."""
+    kind = next((name for name in DECODES if name in network.tasks), None)
+    if kind is None:
+        raise UserError(f"{run} has no colouring head (its tasks: {', '.join(network.tasks)}); pass a run of "
+                        "configs/colorization-cifar10.yaml or configs/pic-cifar10.yaml")
+    decode = decode or DEFAULT_DECODE[kind]
+    if decode not in DECODES[kind]:
+        raise UserError(f"--decode {decode} does not apply to a {kind} run; choose one of: {', '.join(DECODES[kind])}")
+    if samples > 1 and (kind != "pic" or decode == "mode"):
+        why = "a feed-forward colorization run" if kind != "pic" else "--decode mode"
+        raise UserError(f"--samples {samples} needs draws that differ, and {why} gives one answer; "
+                        "use a PIC run with --decode sample or component-mode")
+    return network.tasks[kind], decode
 
 
 def colorization_task(network, run: Path):
@@ -169,36 +198,39 @@ def colorization_task(network, run: Path):
 
 
 def colorize_paths(
-    run: Path, inputs: Sequence[str | Path], out: Path, size: int | None = None, decode: str = "annealed",
+    run: Path, inputs: Sequence[str | Path], out: Path, size: int | None = None, decode: str | None = None,
     temperature: float | None = None, checkpoint: str = "last", console: Console | None = None,
+    samples: int = 1, seed: int = 0,
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Colorize every input into ``out`` as PNG; returns (written files, [(input, reason)] that failed).
-    An unreadable file is reported on ``console`` as ``error: <path>: <reason>`` and the rest go on."""
+    """Colorize every input into ``out`` as PNG (``samples`` PNGs each from a PIC run); returns (written
+    files, [(input, reason)] that failed). An unreadable file is reported on ``console`` as
+    ``error: <path>: <reason>`` and the rest go on."""
     from chromaproxy.device import resolve_device
     from chromaproxy.network import load_network
 
-    check_options(decode, temperature, checkpoint, size)
+    check_options(decode, temperature, checkpoint, size, samples)
     if Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"--out {out} is a file; give a folder for the colorized images")
     plan = plan_outputs(find_images(inputs), Path(out))
     cfg, network = load_network(Path(run), checkpoint)
-    task = colorization_task(network, run)
+    task, decode = colour_model(network, run, decode, samples)
     device = resolve_device(cfg.device)
     network.to(device)
     size = size or cfg.data.image_size
+    draws = Draws(decode, temperature, samples, torch.Generator(device).manual_seed(seed))
     console = console or Console(stderr=True)
     done, failed = [], []
-    with _bar(console, enabled=len(plan) > 1) as bar:
-        progress = bar.add_task("colorizing", total=len(plan))
+    with _bar(console, enabled=len(plan) * samples > 1) as bar:
+        progress = bar.add_task("colorizing", total=len(plan) * samples)
 
         def report(source: Path, reason: str) -> None:
             failed.append((source, reason))
             console.print(f"error: {source}: {reason}", markup=False, highlight=False, soft_wrap=True)
-            bar.update(progress, completed=len(done) + len(failed))
+            bar.advance(progress, samples)
 
-        for batch in _loaded_batches(plan, max(1, BATCH_PIXELS // size**2), report):
-            done.extend(_colorize_batch(network, task, batch, size, decode, temperature, device, report))
-            bar.update(progress, completed=len(done) + len(failed))
+        for batch in _loaded_batches(plan, max(1, BATCH_PIXELS // size**2 // samples), report):
+            done.extend(_colorize_batch(network, task, batch, size, draws, device, report))
+            bar.update(progress, completed=len(done) + len(failed) * samples)
     return done, failed
 
 
@@ -221,14 +253,27 @@ def _loaded_batches(plan: list[tuple[Path, Path]], per_batch: int, report: Repor
         yield batch
 
 
-def _colorize_batch(
-    network, task, batch: Loaded, size: int, decode: str, temperature: float | None, device: torch.device, report: Report
-) -> list[Path]:
-    """One network pass for the whole batch at S x S, then per image: upsample, join, save."""
+@dataclass(frozen=True)
+class Draws:
+    """How ab is read from the head: the decode, its temperature, and for PIC the draws per photo."""
+
+    decode: str
+    temperature: float | None
+    samples: int
+    generator: torch.Generator
+
+
+def _colorize_batch(network, task, batch: Loaded, size: int, draws: Draws, device: torch.device, report: Report) -> list[Path]:
+    """One network pass for the whole batch at S x S (each image ``samples`` times), then per output:
+    upsample, join, save."""
     small = torch.stack([shrink(_unit(rgb, device), size) for _, _, rgb in batch])  # (B, 3, S, S)
-    small_ab = predict_small_ab(network, task, small, decode, temperature)  # (B, 2, S, S)
+    small = small.repeat_interleave(draws.samples, dim=0)  # (B·K, 3, S, S)
+    generator = draws.generator if task.name == "pic" else None
+    small_ab = predict_small_ab(network, task, small, draws.decode, draws.temperature, generator=generator)
     written = []
-    for (source, target, rgb), ab in zip(batch, small_ab):
+    for index, ab in enumerate(small_ab):  # (2, S, S)
+        source, target, rgb = batch[index // draws.samples]
+        target = _numbered(target, index % draws.samples, draws.samples)
         try:
             save_png(recolor(_unit(rgb, device), ab), target)
         except OSError as err:
@@ -236,6 +281,11 @@ def _colorize_batch(
             continue
         written.append(target)
     return written
+
+
+def _numbered(target: Path, index: int, samples: int) -> Path:
+    """``photo.png`` for a single output, ``photo-1.png`` … ``photo-K.png`` for K samples."""
+    return target if samples == 1 else target.with_name(f"{target.stem}-{index + 1}{target.suffix}")
 
 
 def _unit(rgb: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -51,14 +51,14 @@ class Backbone(nn.Module):
     """A chain of named stages; tap ``name`` is the output of stage ``name``.
 
     Subclasses fill ``self.stages`` (an ``nn.ModuleDict`` in depth order, one entry per tap) and
-    ``self.feature_info`` (the matching ``TapInfo`` list), and set ``input_size`` when built for 224 px. A
+    ``self.feature_info`` (the matching ``TapInfo`` list), and set ``input_size`` when built for 128 or 224 px. A
     backbone whose taps are not a plain chain overrides ``forward_features`` and keeps the same contract;
     one whose layers trim the map's border overrides ``feature_size``.
     """
 
     feature_info: list[TapInfo]
     stages: nn.ModuleDict
-    input_size: int = 32  # the image side the network is designed for: 32 (CIFAR scale) or 224 (ImageNet scale)
+    input_size: int = 32  # the image side the network is designed for: 32 (CIFAR scale), 128 (PIC) or 224 (ImageNet scale)
 
     @property
     def tap_names(self) -> list[str]:

@@ -41,21 +41,23 @@ class LogisticMixture:
     # ------------------------------------------------------------ values <-> levels
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         """Values in [-1, 1] (clamped) → the nearest level's value."""
-        return self.value(self.index(x))
+        return self.value(self.index(x), x.dtype)
 
     def index(self, x: torch.Tensor) -> torch.Tensor:
         return ((x.clamp(-1, 1) + 1) / (2 * self.half_bin)).round().long()
 
-    def value(self, index: torch.Tensor) -> torch.Tensor:
-        return index.float() * (2 * self.half_bin) - 1
+    def value(self, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Level indices → values; in ``dtype`` so that neighbouring bins' edges coincide exactly."""
+        return index.to(dtype) * (2 * self.half_bin) - 1
 
     # ------------------------------------------------------------ parameters
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """params (N, P) → logits (N, K), μ (N, K, C), log scales (N, K, C), coefficients (N, K, G)."""
         k, c = self.components, self.channels
         logits, mu, log_s, coeff = params.split([k, k * c, k * c, k * self.coefficients], dim=1)
-        log_s = log_s.reshape(-1, k, c).clamp(min=LOG_SCALE_MIN)  # (N, K, C)
-        return logits, mu.reshape(-1, k, c), log_s, torch.tanh(coeff.reshape(-1, k, self.coefficients))
+        n = params.shape[0]
+        log_s = log_s.reshape(n, k, c).clamp(min=LOG_SCALE_MIN)  # (N, K, C)
+        return logits, mu.reshape(n, k, c), log_s, torch.tanh(coeff.reshape(n, k, self.coefficients))
 
     def mean(self, mu: torch.Tensor, coeff: torch.Tensor, x: torch.Tensor, extra: torch.Tensor, c: int) -> torch.Tensor:
         """Channel c's component means (N, K) given the pixel's earlier channels x (N, ≥c) and extras (N, E)."""
@@ -123,7 +125,7 @@ class LogisticMixture:
 
     def _greedy_mode(self, logits, mu, log_s, coeff, extra) -> torch.Tensor:
         """Per channel: argmax over levels of p(x_c | x_<c) = Σ_k w_k P_k(x_c), w_k ∝ π_k Π_{j<c} P_k(x_j)."""
-        grid = self.value(torch.arange(self.levels, device=mu.device)).to(mu.dtype)  # (L,)
+        grid = self.value(torch.arange(self.levels, device=mu.device), mu.dtype)  # (L,)
         weights = F.log_softmax(logits, dim=1)  # (N, K)
         x = torch.zeros(mu.shape[0], self.channels, dtype=mu.dtype, device=mu.device)
         for c in range(self.channels):
