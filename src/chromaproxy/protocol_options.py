@@ -10,10 +10,10 @@ protocols are presets: configs/eval-sslpp-cifar10.yaml (SSL++ Table II) and conf
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from chromaproxy.color.encode import ANNEALED_T
-from chromaproxy.ranges import Milestone, Momentum, NonNegative, Positive
+from chromaproxy.ranges import Milestone, Momentum, NonNegative, Positive, Range
 
 
 @dataclass
@@ -96,6 +96,8 @@ class ColorQualityOptions:
     # prior of the rebalanced AuC: Zhang's 313 bins with the evaluated test images' own prior (the same for
     # every loss, so runs compare), or a classification run's saved training prior and bins
     rebalance_prior: Literal["test", "run"] = "test"
+    samples: Annotated[int, Range(2)] = 4  # PIC runs: draws per test image (sample quality, saturation, diversity, the grid's columns)
+    seed: NonNegative[int] = 0  # PIC runs: seed of the draws
 
 
 PROTOCOL_OPTIONS: dict[str, type] = {

@@ -52,7 +52,11 @@ class Totals:
 
 
 def run(session: EvalSession, options) -> list[dict]:
-    network = _colorization_network(session)
+    if "pic" in session.cfg.tasks:
+        from chromaproxy.eval.protocols.pic_quality import run_pic
+
+        return run_pic(session, options, colouring_network(session))
+    network = colouring_network(session)
     task = network.tasks["colorization"]
     prior = _prior_source(options.rebalance_prior, task.options.loss)
     centers = load_prior(session.run / PRIOR_FILE).centers if prior == "run" else zhang_313_bins()
@@ -60,9 +64,9 @@ def run(session: EvalSession, options) -> list[dict]:
     for start in range(0, len(session.test), session.cfg.eval.batch_size):
         rgb = to_float(session.test.images[start : start + session.cfg.eval.batch_size]).to(session.device)
         L, pred_rgb, pred_ab, true_ab = _colorize(network, rgb, options)
-        _accumulate(totals, rgb, pred_rgb, pred_ab, true_ab, centers)
-        first = first if first is not None else (L, pred_rgb, rgb)
-    weights = _bin_weights(session.run, prior, totals.pixels, centers)
+        accumulate(totals, rgb, pred_rgb, pred_ab, true_ab, centers)
+        first = first if first is not None else {"gray": gray_of(L), "predicted": pred_rgb, "truth": rgb}
+    weights = bin_weights(session.run, prior, totals.pixels, centers)
     params = {"decode": options.decode, "temperature": options.temperature, "loss": task.options.loss,
               "weights": session.weights}
     if options.grid_images > 0:
@@ -77,10 +81,11 @@ def run(session: EvalSession, options) -> list[dict]:
     ]
 
 
-def _colorization_network(session: EvalSession) -> Network:
+def colouring_network(session: EvalSession) -> Network:
+    """The run's whole network (its colorization or PIC head included) on the session's device."""
     if (session.run / RANDOM_MARKER).is_file():
         raise UserError(f"{session.run} is a random-init reference without a colorization head; evaluate a run pretrained with tasks=[colorization]")
-    if "colorization" not in session.cfg.tasks:
+    if "colorization" not in session.cfg.tasks and "pic" not in session.cfg.tasks:
         raise UserError(f"{session.run} was trained without the colorization task (tasks={session.cfg.tasks}); "
                         "the colorization protocol needs a run pretrained with tasks=[colorization], e.g. configs/colorization-cifar10.yaml")
     _, network = load_network(session.run, session.checkpoint)
@@ -104,7 +109,7 @@ def _colorize(network: Network, rgb: torch.Tensor, options) -> tuple[torch.Tenso
     return L, pred_rgb, pred_ab, true_ab
 
 
-def _accumulate(totals: Totals, rgb, pred_rgb, pred_ab, true_ab, centers: torch.Tensor) -> None:
+def accumulate(totals: Totals, rgb, pred_rgb, pred_ab, true_ab, centers: torch.Tensor) -> None:
     for i in range(0, len(rgb), METRIC_IMAGES):
         hits, pixels = binned_hits(pred_ab[i : i + METRIC_IMAGES], true_ab[i : i + METRIC_IMAGES], centers)
         totals.hits, totals.pixels = totals.hits + hits, totals.pixels + pixels
@@ -113,22 +118,28 @@ def _accumulate(totals: Totals, rgb, pred_rgb, pred_ab, true_ab, centers: torch.
     totals.saturation_truth.append(saturation_per_image(rgb).cpu())
 
 
-def _bin_weights(run: Path, prior: str, pixels: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+def bin_weights(run: Path, prior: str, pixels: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     """Rebalancing weights w (K,): from the run's saved prior, or from the test pixels' own smoothed prior."""
     p = load_prior(run / PRIOR_FILE).p if prior == "run" else smooth_prior(pixels, centers)
     return rebalance_weights(p.double(), REBALANCE_LAMBDA)
 
 
-def write_grid(first: tuple[torch.Tensor, torch.Tensor, torch.Tensor], count: int, path: Path) -> Path:
-    """Rows of gray | predicted | truth for the first ``count`` test images (of the first batch)."""
+def gray_of(L: torch.Tensor) -> torch.Tensor:
+    """L (N, 1, H, W) in [0, 100] → the gray RGB image (N, 3, H, W)."""
+    return lab_to_rgb(join_lab(L, torch.zeros_like(L).expand(-1, 2, -1, -1)))
+
+
+def write_grid(columns: dict[str, torch.Tensor], count: int, path: Path) -> Path:
+    """One row per test image (the first ``count`` of the first batch), one column per entry of
+    ``columns`` (title → RGB images (N, 3, H, W)), e.g. gray | predicted | truth."""
     from chromaproxy.eval.visuals import pyplot
 
-    L, predicted, truth = (t[:count].cpu() for t in first)
-    gray = lab_to_rgb(join_lab(L, torch.zeros_like(predicted[:, :2])))  # (N, 3, H, W)
+    titles, images = list(columns), [t[:count].cpu() for t in columns.values()]
+    rows = len(images[0])
     plt = pyplot()
-    figure, axes = plt.subplots(len(L), 3, figsize=(3 * 1.2, len(L) * 1.2), squeeze=False)
-    for row, images in enumerate(zip(gray, predicted, truth)):
-        for column, (image, title) in enumerate(zip(images, ("gray", "predicted", "truth"))):
+    figure, axes = plt.subplots(rows, len(titles), figsize=(len(titles) * 1.2, rows * 1.2), squeeze=False)
+    for row, row_images in enumerate(zip(*images)):
+        for column, (image, title) in enumerate(zip(row_images, titles)):
             axes[row, column].imshow(np.clip(image.permute(1, 2, 0).numpy(), 0, 1))  # (H, W, 3)
             axes[row, column].set_axis_off()
             if row == 0:
@@ -140,9 +151,15 @@ def write_grid(first: tuple[torch.Tensor, torch.Tensor, torch.Tensor], count: in
     return path
 
 
+def _column(record: dict) -> str:
+    """A PIC run measures its mode and its samples: their columns say which (``auc mode``)."""
+    return f"{record['metric']} {record['decode']}" if record.get("decode") in ("mode", "sample") else record["metric"]
+
+
 PROTOCOL = Protocol(
     run,
     headline=lambda cfg: {"metric": "auc"},
+    column=_column,
     title="colorization quality (AuC and saturation in %)",
     whole_network=True,
     options_section="colorquality",  # colorization.* is the task's section
