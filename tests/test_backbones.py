@@ -44,6 +44,8 @@ TAPS = {  # (name, channels, stride) at width 1: the table of docs/backbones.md
     "alexnet": [("conv1", 96, 1), ("conv2", 256, 2), ("conv3", 384, 4), ("conv4", 384, 4), ("conv5", 256, 4)],
     "alexnet_imagenet": [("conv1", 96, 4), ("conv2", 256, 8), ("conv3", 384, 16), ("conv4", 384, 16),
                          ("conv5", 256, 16)],
+    "pic_embed": [("stage1", 32, 1), ("stage2", 64, 2), ("stage3", 128, 2), ("stage4", 256, 2)],
+    "pic_embed128": [("stage1", 32, 1), ("stage2", 64, 2), ("stage3", 128, 4), ("stage4", 256, 4)],
 }
 
 
