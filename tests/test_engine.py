@@ -51,13 +51,16 @@ def test_training_lowers_the_loss_and_writes_a_complete_run(cifar_root, tmp_path
 
 def _pretrain(root, out, *extra):
     env = {**os.environ, "CHROMAPROXY_DATA": str(root), "OMP_NUM_THREADS": "1"}
-    args = tiny_overrides(root, out, **{"train.max_steps": 40, "train.checkpoint_every": 5, "train.log_every": 5})
+    args = tiny_overrides(root, out, **{"train.max_steps": 40, "train.checkpoint_every": 5, "train.log_every": 5,
+                                        "train.ema": 0.9})  # the Polyak average must resume exactly too
     command = [sys.executable, "-m", "chromaproxy", "pretrain", str(REPO / "configs/supervised-cifar10-quick.yaml"), *args, *extra]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _model_weights(run):
-    return load_checkpoint(run / "checkpoints/last.safetensors", "model.")
+    """The training weights (``model.*``) and their Polyak average (``ema.*``)."""
+    path = run / "checkpoints/last.safetensors"
+    return {**load_checkpoint(path, "model."), **{f"ema.{k}": v for k, v in load_checkpoint(path, "ema.").items()}}
 
 
 def test_resume_after_kill_is_bit_exact(cifar_root, tmp_path):
@@ -76,7 +79,7 @@ def test_resume_after_kill_is_bit_exact(cifar_root, tmp_path):
     resumed = _pretrain(cifar_root, tmp_path / "killed", "resume=true")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     expected, got = _model_weights(tmp_path / "reference"), _model_weights(tmp_path / "killed")
-    assert expected.keys() == got.keys()
+    assert expected.keys() == got.keys() and any(k.startswith("ema.") for k in expected)
     assert all(torch.equal(expected[k], got[k]) for k in expected)
     steps = [r["step"] for r in _records(tmp_path / "killed") if "split" not in r]
     assert steps == sorted(set(steps)), "metrics.jsonl must not repeat steps after a resume"

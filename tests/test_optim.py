@@ -21,6 +21,14 @@ def test_warmup_then_cosine():
     assert lr_at(train, 99, 100) < 0.001
 
 
+def test_exponential_decay_per_step_after_warmup():
+    train = load_config(None, ["train.schedule=exponential", "train.decay_per_step=0.99", "train.lr=1.0",
+                               "train.warmup=0.1"]).train
+    assert lr_at(train, 9, 100) == pytest.approx(1.0)
+    assert lr_at(train, 10, 100) == pytest.approx(1.0)
+    assert lr_at(train, 60, 100) == pytest.approx(0.99**50)
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_optimizer_state_round_trips_through_tensors(name):
     torch.manual_seed(0)
