@@ -95,12 +95,15 @@ def test_colorize_samples_writes_k_distinct_full_size_images_of_a_real_photo(pic
 
     photo = tmp_path / "flower.jpg"
     Image.fromarray(load_sample_image("flower.jpg")[::4, ::4]).save(photo)  # a real photo, 160 x 107
-    result = _cli("colorize", pic_run, photo, "--samples", "3", "--out", tmp_path / "out")
-    assert result.returncode == 0, result.stderr
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    result = _cli("colorize", pic_run, photo, tmp_path / "broken.jpg", "--samples", "3", "--out", tmp_path / "out")
+    assert result.returncode == 1 and "broken.jpg" in result.stderr and "Traceback" not in result.stderr
+    assert "colorized 3, failed 1" in result.stdout
     images = [np.asarray(Image.open(tmp_path / "out" / f"flower-{k}.png")) for k in (1, 2, 3)]
     assert all(image.shape == (107, 160, 3) for image in images)
     assert all(not np.array_equal(a, b) for a, b in ((images[0], images[1]), (images[1], images[2]), (images[0], images[2])))
     again = _cli("colorize", pic_run, photo, "--samples", "3", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again" / "flower-2.png")), images[1])  # --seed 0 both times
 
 
@@ -143,3 +146,20 @@ def test_diversity_is_the_mean_pairwise_ab_distance():
     ab[0, 1, 0] = 3.0  # draw 2: a = 3 everywhere
     ab[0, 2, 1] = 4.0  # draw 3: b = 4 everywhere
     assert diversity(ab).item() == pytest.approx((3 + 4 + 5) / 3)
+
+
+def test_the_end_of_run_test_bits_per_dim_come_from_the_polyak_average(pic_run):
+    import json
+
+    from chromaproxy.data.augment import to_float
+    from chromaproxy.engine.data import prepare_data
+    from chromaproxy.network import load_network
+
+    logged = [json.loads(line) for line in (pic_run / "metrics.jsonl").read_text().splitlines()]
+    test = next(r for r in logged if r.get("split") == "test")
+    cfg, network = load_network(pic_run)
+    rgb = to_float(prepare_data(cfg, None, progress=False).test.images[:32])
+    ab, L = network.tasks["pic"].chroma(rgb)
+    with torch.no_grad():
+        bpd = network.task_outputs("pic", rgb, {"ab": ab, "L": L})["bpd"].item()
+    assert test["pic/bpd"] == pytest.approx(bpd, rel=1e-4)

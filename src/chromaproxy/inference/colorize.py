@@ -176,8 +176,8 @@ def colour_model(network, run: Path, decode: str | None, samples: int) -> tuple[
     """The run's colouring task (colorization or pic) and the decode to use, checked against each other."""
     kind = next((name for name in DECODES if name in network.tasks), None)
     if kind is None:
-        raise UserError(f"{run} has no colouring head (its tasks: {', '.join(network.tasks)}); pass a run of "
-                        "configs/colorization-cifar10.yaml or configs/pic-cifar10.yaml")
+        raise UserError(f"{run} was not trained with the colorization task nor with pic (its tasks: "
+                        f"{', '.join(network.tasks)}); pass a run of configs/colorization-cifar10.yaml or configs/pic-cifar10.yaml")
     decode = decode or DEFAULT_DECODE[kind]
     if decode not in DECODES[kind]:
         raise UserError(f"--decode {decode} does not apply to a {kind} run; choose one of: {', '.join(DECODES[kind])}")

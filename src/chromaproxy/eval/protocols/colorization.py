@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from chromaproxy.color import join_lab, lab_to_rgb, load_prior, rebalance_weights, rgb_to_lab, smooth_prior, zhang_313_bins
 from chromaproxy.data.augment import to_float
 from chromaproxy.errors import UserError
+from chromaproxy.eval.colour_grid import gray_of, write_grid
 from chromaproxy.eval.color_metrics import auc_from_hits, binned_hits, psnr_per_image, saturation_per_image
 from chromaproxy.eval.protocols.spec import Protocol
 from chromaproxy.eval.results import record
@@ -122,33 +122,6 @@ def bin_weights(run: Path, prior: str, pixels: torch.Tensor, centers: torch.Tens
     """Rebalancing weights w (K,): from the run's saved prior, or from the test pixels' own smoothed prior."""
     p = load_prior(run / PRIOR_FILE).p if prior == "run" else smooth_prior(pixels, centers)
     return rebalance_weights(p.double(), REBALANCE_LAMBDA)
-
-
-def gray_of(L: torch.Tensor) -> torch.Tensor:
-    """L (N, 1, H, W) in [0, 100] → the gray RGB image (N, 3, H, W)."""
-    return lab_to_rgb(join_lab(L, torch.zeros_like(L).expand(-1, 2, -1, -1)))
-
-
-def write_grid(columns: dict[str, torch.Tensor], count: int, path: Path) -> Path:
-    """One row per test image (the first ``count`` of the first batch), one column per entry of
-    ``columns`` (title → RGB images (N, 3, H, W)), e.g. gray | predicted | truth."""
-    from chromaproxy.eval.visuals import pyplot
-
-    titles, images = list(columns), [t[:count].cpu() for t in columns.values()]
-    rows = len(images[0])
-    plt = pyplot()
-    figure, axes = plt.subplots(rows, len(titles), figsize=(len(titles) * 1.2, rows * 1.2), squeeze=False)
-    for row, row_images in enumerate(zip(*images)):
-        for column, (image, title) in enumerate(zip(row_images, titles)):
-            axes[row, column].imshow(np.clip(image.permute(1, 2, 0).numpy(), 0, 1))  # (H, W, 3)
-            axes[row, column].set_axis_off()
-            if row == 0:
-                axes[row, column].set_title(title, fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
 
 
 def _column(record: dict) -> str:
