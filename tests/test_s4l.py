@@ -74,6 +74,19 @@ def test_the_cache_is_reused_for_the_same_colorizer_and_images_only(cifar_root, 
         prepare_data(cfg, run, progress=False)
 
 
+def test_a_sibling_run_s_cache_is_shared_when_it_fits(cifar_root, tmp_path, colorizer, monkeypatch, one_thread):
+    """The seeds of seeds=[...] live side by side (out/seed<k>) and recolorize the same images once."""
+    seed0 = _s4l(cifar_root, tmp_path / "seed0", colorizer)
+    first = prepare_data(seed0, open_run_dir(seed0), progress=False).train.recolorized
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although a sibling's cache fits")
+
+    monkeypatch.setattr(recolorize_module, "recolorize", refuse)
+    cfg = _s4l(cifar_root, tmp_path / "seed1", colorizer, seed=1)
+    assert torch.equal(prepare_data(cfg, open_run_dir(cfg), progress=False).train.recolorized, first)
+
+
 def test_a_run_that_is_not_a_colorizer_or_at_another_size_is_a_one_line_error(cifar_root, tmp_path, colorizer):
     supervised = tmp_path / "sup"
     cfg = load_config(REPO / "configs" / "supervised-cifar10-quick.yaml",
