@@ -50,7 +50,7 @@ def preset_overrides(preset: Path) -> list[str]:
 
 
 # Options a task cannot default, for tests that run every registered task: pseudolabel needs a source.
-TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}}
+TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}, "transitive": {"graph": "runs/ti-graph"}}
 
 
 def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:

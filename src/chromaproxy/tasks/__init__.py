@@ -10,6 +10,7 @@ from chromaproxy.tasks.pseudolabel import PseudolabelTask
 from chromaproxy.tasks.relpos import RelposTask
 from chromaproxy.tasks.rotation import RotationTask
 from chromaproxy.tasks.supervised import SupervisedTask
+from chromaproxy.tasks.transitive import TransitiveTask
 
 TASKS: dict[str, type[Task]] = {
     SupervisedTask.name: SupervisedTask,
@@ -21,6 +22,7 @@ TASKS: dict[str, type[Task]] = {
     RelposTask.name: RelposTask,
     IicTask.name: IicTask,
     PseudolabelTask.name: PseudolabelTask,
+    TransitiveTask.name: TransitiveTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]
