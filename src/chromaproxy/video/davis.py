@@ -1,6 +1,6 @@
 """Patches of the masked object in DAVIS-layout sequences (``frames/<seq>/*.jpg``, ``masks/<seq>/*.png``),
-labelled by sequence (one object each in DAVIS 2016), and as many background patches of the same frames
-(label ``UNLABELED``): the retrieval protocol's gallery. Without the background, colour statistics of a
+labelled by sequence (one object each in DAVIS 2016), and background patches of the same frames
+(label ``UNLABELED``, up to the four corners that hold little of the object): the retrieval protocol's gallery. Without the background, colour statistics of a
 scene alone would find "the same object"; with it, an embedding must tell the object from its own scene."""
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def object_patches(root: Path, sequences: list[str], step: int, size: int) -> Im
             box = square_box(x, y, columns.max() - x + 1, rows.max() - y + 1, frame.shape[1], frame.shape[0])
             patches.append(crop(frame, box, size))
             labels.append(label)
-            background = background_box(mask, box[2])
-            if background is not None:
+            for background in background_boxes(mask, box[2]):
                 patches.append(crop(frame, background, size))
                 labels.append(UNLABELED)
     if not patches:
@@ -41,13 +40,11 @@ def object_patches(root: Path, sequences: list[str], step: int, size: int) -> Im
     return ImageSet(images, torch.tensor(labels), list(sequences))
 
 
-def background_box(mask: np.ndarray, side: int, most: float = 0.25) -> tuple[int, int, int, int] | None:
-    """The corner square of ``side`` with the least object in it, or None when each is over ``most`` object."""
+def background_boxes(mask: np.ndarray, side: int, most: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """The frame's corner squares of ``side`` (distinct ones) holding at most ``most`` object."""
     height, width = mask.shape
-    corners = [(x, y) for x in (0, width - side) for y in (0, height - side)]
-    overlap = [mask[y : y + side, x : x + side].mean() for x, y in corners]
-    best = int(np.argmin(overlap))
-    return (*corners[best], side, side) if overlap[best] <= most else None
+    corners = sorted({(x, y) for x in (0, width - side) for y in (0, height - side)})
+    return [(x, y, side, side) for x, y in corners if mask[y : y + side, x : x + side].mean() <= most]
 
 
 def _frames_and_masks(root: Path, name: str) -> list[tuple[Path, Path]]:

@@ -1,9 +1,9 @@
 """Instance retrieval (transitive invariance): on held-out DAVIS sequences, an object patch's nearest
-neighbours (cosine, pooled features per tap) should be the same object in other frames. The gallery holds
-every sequence's object patches and as many background patches of the same frames; precision@k is the
-share of a query's k neighbours (itself excluded) that are its own object, so neither scene colour nor
-near-duplicates suffice (patches are ``retrieval.frame_step`` frames apart). Chance is about
-1 / (2 x sequences).
+neighbours (cosine, pooled features per tap) should be the same object in other frames. The gallery
+holds every sequence's object patches and up to four background patches (corners) of the same frames;
+precision@k is the share of a query's k neighbours (itself excluded) that are its own object, so neither
+scene colour nor near-duplicates suffice (patches are ``retrieval.frame_step`` frames apart). Chance is
+the share of a sequence's object patches in the gallery (about 1 / (4 x sequences)).
 """
 
 from __future__ import annotations
