@@ -1,12 +1,18 @@
-"""Transitive invariance's pure parts: the transitive closure, child groups, and the triplet ranking loss
-against naive references."""
+"""Transitive invariance's pure parts: the transitive closure, child groups, the triplet ranking loss
+against naive references, and a graph's edges as training pairs."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+from safetensors.torch import load_file
 
+from chromaproxy.config import load_config
+from chromaproxy.errors import UserError
 from chromaproxy.tasks.transitive import hardest_negatives, split_pairs, triplet_ranking_loss
-from chromaproxy.video.graph import child_groups, group_edges, parent_clusters, transitive_pairs
+from chromaproxy.video.graph import GRAPH, child_groups, group_edges, parent_clusters, transitive_pairs
+from chromaproxy.video.pairs import graph_pairs
+from conftest import tiny_graph
 
 
 def test_transitive_closure_of_a_hand_made_graph_gives_exactly_the_expected_pairs():
@@ -100,3 +106,16 @@ def test_stacked_pairs_split_into_anchor_and_positive():
     stacked = torch.arange(2 * 3 * 8 * 4, dtype=torch.float).view(2, 3, 8, 4)
     anchor, positive = split_pairs(stacked)
     assert torch.equal(anchor, stacked[:, :, :4]) and torch.equal(positive, stacked[:, :, 4:])
+
+
+def test_graph_pairs_hold_the_chosen_edges_in_both_directions():
+    folder = tiny_graph()
+    graph = load_file(str(folder / GRAPH))
+    counts = {edges: len(graph_pairs(load_config(None, ["tasks=[transitive]", f"graph={folder}", f"transitive.edges={edges}"])))
+              for edges in ("intra", "inter", "both", "transitive")}
+    assert counts == {"intra": 16, "inter": 8, "both": 24, "transitive": 48}
+    pairs = graph_pairs(load_config(None, ["tasks=[transitive]", f"graph={folder}", "transitive.edges=inter"]))
+    assert torch.equal(pairs.images[0, :, :32], graph["patches"][0]) and torch.equal(pairs.images[0, :, 32:], graph["patches"][2])
+    assert torch.equal(pairs.images[4, :, :32], graph["patches"][2]) and pairs.pseudo_labels[4] == graph["parent"][2]
+    with pytest.raises(UserError, match="data.image_size=32"):
+        graph_pairs(load_config(None, ["tasks=[transitive]", f"graph={folder}", "data.image_size=16"]))
