@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from chromaproxy.errors import UserError
 from chromaproxy.video.graph import EDGE_KINDS, GRAPH, build_graph
-from chromaproxy.video.mine import MANIFEST, PATCHES, merge_shards, mine_shard, parse_shard
+from chromaproxy.video.mine import PATCHES, merge_shards, mine_shard, parse_shard
 from chromaproxy.video.pictures import edge_picture
 
 PICTURE = "edges.png"
@@ -43,5 +43,3 @@ def run_mine(cfg: Any, out: Path, progress: Callable[[Path, int], None] | None =
     edge_picture(load_file(str(out / GRAPH)), EDGE_KINDS, out / PICTURE, cfg.seed)
     return summary
 
-
-__all__ = ["MANIFEST", "PICTURE", "run_mine"]
