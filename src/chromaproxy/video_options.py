@@ -9,8 +9,9 @@ them down to a few thousand patches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from chromaproxy.ranges import NonNegative, Positive
+from chromaproxy.ranges import NonNegative, Positive, Range
 
 
 @dataclass
@@ -32,4 +33,4 @@ class MineOptions:
     clusters: Positive[int] = 5000  # k-means parent clusters (fewer when there are fewer patches)
     min_cluster: NonNegative[int] = 100  # parent clusters with fewer members are dropped
     neighbours: Positive[int] = 10  # child groups: members are all in each other's top-k (cosine)
-    group_size: Positive[int] = 4  # patches per child group
+    group_size: Annotated[int, Range(2)] = 4  # patches per child group (every pair in it is an edge)
