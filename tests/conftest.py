@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,26 @@ def preset_overrides(preset: Path) -> list[str]:
     return ["data.path=photos"] + (["colorizer=runs/color-quick"] if preset.stem.startswith("s4l-") else [])
 
 
-# Options a task cannot default, for tests that run every registered task: pseudolabel needs a source.
-TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}}
+def tiny_graph() -> Path:
+    """A 16-patch graph in the layout ``chromaproxy mine`` writes (random pixels, every edge kind), rewritten
+    per session, for tests that train every task in the engine."""
+    from safetensors.torch import save_file
+
+    from chromaproxy.video.graph import GRAPH, transitive_pairs
+
+    folder = Path(tempfile.gettempdir()) / f"chromaproxy-test-graph-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    generator = torch.Generator().manual_seed(0)
+    inter = torch.tensor([[0, 2], [4, 6], [8, 10], [12, 14]])
+    save_file({"patches": torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=generator),
+               "parent": torch.arange(16) // 4, "intra": torch.arange(16).view(8, 2), "inter": inter,
+               "transitive": transitive_pairs(inter)}, str(folder / GRAPH))
+    return folder
+
+
+# Options a task cannot default, for tests that run every registered task: pseudolabel needs a source,
+# transitive a graph.
+TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}, "transitive": {"graph": str(tiny_graph())}}
 
 
 def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:

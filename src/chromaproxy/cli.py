@@ -263,6 +263,34 @@ def _cluster_table(metrics: dict[str, dict[str, Any]]) -> Table:
 
 
 @app.command(
+    epilog="Examples:\n\n  chromaproxy mine configs/transitive-davis-quick.yaml out=runs/ti-graph\n\n"
+    "  chromaproxy pretrain configs/transitive-davis-quick.yaml graph=runs/ti-graph out=runs/ti\n\n"
+    "Sharded:  chromaproxy mine CONFIG mine.videos=DIR mine.shard=0/2 out=g0  (and 1/2 into g1), then\n\n"
+    "  chromaproxy mine CONFIG mine.shards=[g0,g1] out=runs/graph",
+)
+def mine(
+    config: Path = typer.Argument(..., help="A transitive-invariance preset, e.g. configs/transitive-davis-quick.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP, show_default=False),
+) -> None:
+    """Videos → tracked patches → a graph of intra-instance, inter-instance and transitive edges (Wang et al.
+    2017); writes OUT/graph.safetensors, OUT/graph.json and OUT/edges.png (sample edges of each kind)."""
+    from chromaproxy.config import load_config
+    from chromaproxy.video.command import PICTURE, run_mine
+
+    cfg = load_config(config, overrides or [])
+    if cfg.out is None:
+        raise UserError("chromaproxy mine needs out=DIR, the folder for the patches and the graph")
+    out = Path(cfg.out)
+    summary = run_mine(cfg, out, lambda path, tracks: err_console.print(f"{path.name}: {tracks} tracks"))
+    if "edges" not in summary:
+        console.print(f"wrote shard {cfg.mine.shard} ({sum(summary['tracks'].values())} tracks) to {out}")
+        return
+    counts = ", ".join(f"{kind} {n}" for kind, n in summary["edges"].items())
+    console.print(f"{summary['nodes']} patches, {summary['child_groups']} child groups; edges: {counts}")
+    console.print(f"wrote {out / 'graph.safetensors'}, {out / 'graph.json'}, {out / PICTURE}")
+
+
+@app.command(
     epilog="Examples:\n\n  chromaproxy colorize runs/color photo.jpg more/*.png --out colorized/\n\n"
     "  chromaproxy colorize runs/color photos/ --out colorized/ --size 64 --decode mode\n\n"
     "  chromaproxy colorize runs/pic-quick photo.jpg --samples 8 --out colorized/   (8 different colorizations)",

@@ -26,6 +26,7 @@ from chromaproxy.models import check_backbone_name
 from chromaproxy.protocol_options import PROTOCOL_OPTIONS
 from chromaproxy.ranges import Fraction, Milestone, Momentum, NonNegative, Positive, Range, bounds
 from chromaproxy.tasks import TASKS
+from chromaproxy.video_options import MineOptions
 
 
 @dataclass
@@ -104,6 +105,7 @@ _BASE_FIELDS: list[tuple[str, Any, Any]] = [
     ("preset", str, field(default="")),  # name of the preset the run came from (set from the file name)
     ("seeds", list[NonNegative[int]], field(default_factory=list)),  # train once per seed into out/seed<k>/ and write out/seeds.json (mean ± std)
     ("colorizer", str | None, field(default=None)),  # Color-S4L: the colorization run whose recolorized images are flips.recolorized's 7th label
+    ("graph", str | None, field(default=None)),  # transitive invariance: the `chromaproxy mine` folder whose edges are the training pairs
     ("tasks", list[str], field(default_factory=lambda: ["supervised"])),  # tasks trained together
     ("task_weights", list[NonNegative[float]], field(default_factory=lambda: [1.0])),  # loss weight per task
     ("data", DataConfig, field(default_factory=DataConfig)),
@@ -111,6 +113,7 @@ _BASE_FIELDS: list[tuple[str, Any, Any]] = [
     ("model", ModelConfig, field(default_factory=ModelConfig)),
     ("train", TrainConfig, field(default_factory=TrainConfig)),
     ("pipeline", PipelineConfig, field(default_factory=PipelineConfig)),
+    ("mine", MineOptions, field(default_factory=MineOptions)),
 ]
 
 def _check_section_names() -> None:
@@ -219,6 +222,7 @@ def validate(cfg: Any) -> None:
     if len(cfg.augment.color_jitter) != 4:
         raise UserError("augment.color_jitter needs 4 values: [brightness, contrast, saturation, hue]")
     _check_colorizer(cfg)
+    _check_graph(cfg)
     if cfg.data.name == "folder" and not cfg.data.path:
         raise UserError("data.name=folder needs data.path=DIR (a folder of images)")
 
@@ -234,6 +238,13 @@ def _check_colorizer(cfg: Any) -> None:
     if cfg.colorizer is not None and not wants:
         raise UserError(f"colorizer={cfg.colorizer} only feeds the flips task's 7th label: set tasks with flips and "
                         "flips.recolorized=true (configs/s4l-color-cifar10-1000-quick.yaml), or drop colorizer")
+
+
+def _check_graph(cfg: Any) -> None:
+    """A graph feeds the transitive task only (which asks for one when it loads its data: ``chromaproxy
+    mine`` reads the same preset before any graph exists)."""
+    if cfg.graph is not None and "transitive" not in cfg.tasks:
+        raise UserError(f"graph={cfg.graph} only feeds the transitive task: set tasks=[transitive], or drop graph")
 
 
 def _read_preset(path: Path, seen: tuple[Path, ...] = ()) -> dict:

@@ -100,6 +100,18 @@ class ColorQualityOptions:
     seed: NonNegative[int] = 0  # PIC runs: seed of the draws
 
 
+@dataclass
+class RetrievalOptions:
+    """Instance retrieval on held-out DAVIS sequences (transitive invariance): patches of each sequence's
+    masked object; a good embedding finds the same object in other frames (precision@k)."""
+
+    videos: str | None = None  # a DAVIS-layout folder (frames/ and masks/, one sub-folder per sequence); None = <data root>/davis2016_val
+    sequences: list[str] = field(default_factory=lambda: ["blackswan", "camel", "car-roundabout", "dog", "goat", "kite-surf"])  # held out from mining
+    frame_step: Positive[int] = 5  # one patch every N frames of a sequence
+    ks: list[Positive[int]] = field(default_factory=lambda: [1, 5, 10])  # precision@k for each k
+    pooling: str = "avg"  # avg | grid<k> | size<N> | maxgrid<k> | maxsize<N>
+
+
 PROTOCOL_OPTIONS: dict[str, type] = {
     "eval": EvalOptions,
     "knn": KnnOptions,
@@ -109,4 +121,5 @@ PROTOCOL_OPTIONS: dict[str, type] = {
     "fewshot": FewshotOptions,
     "finetune": FinetuneOptions,
     "colorquality": ColorQualityOptions,
+    "retrieval": RetrievalOptions,
 }

@@ -18,6 +18,7 @@ from chromaproxy.errors import UserError
 from chromaproxy.inference.recolorize import recolorized_for
 from chromaproxy.io import atomic_write_text
 from chromaproxy.tasks import TASKS
+from chromaproxy.video.pairs import graph_pairs, trains_on_graph
 
 
 @dataclass
@@ -42,7 +43,7 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True, device: torc
     pseudo-labels and recolorized images (Color-S4L, computed on ``device``) cover every training image."""
     data = cfg.data
     source, test_index, full, warnings = training_images(cfg, progress)
-    if any(TASKS[name].targets_from == "pseudo_labels" for name in cfg.tasks):
+    if full.pseudo_labels is None and any(TASKS[name].targets_from == "pseudo_labels" for name in cfg.tasks):
         full = dataclasses.replace(full, pseudo_labels=pseudo_labels_for(cfg, full))
     if cfg.colorizer is not None:
         recolorized = recolorized_for(cfg, full, run, device or torch.device("cpu"), progress)
@@ -63,6 +64,9 @@ def training_images(cfg: Any, progress: bool = True) -> tuple[DatasetSplits, tor
     """(source, held-out test index, the training images before the validation split, warnings): the
     images a labels file covers (``chromaproxy cluster`` assigns every one of them)."""
     data = cfg.data
+    if trains_on_graph(cfg):
+        pairs = graph_pairs(cfg)
+        return DatasetSplits("graph", pairs, None, str(cfg.graph)), torch.zeros(0, dtype=torch.int64), pairs, []
     source = load_source(
         data.name, root=data.root, path=data.path, image_size=data.image_size,
         skip_bad=data.skip_bad, download=data.download, progress=progress,

@@ -11,6 +11,7 @@ from chromaproxy.tasks.pseudolabel import PseudolabelTask
 from chromaproxy.tasks.relpos import RelposTask
 from chromaproxy.tasks.rotation import RotationTask
 from chromaproxy.tasks.supervised import SupervisedTask
+from chromaproxy.tasks.transitive import TransitiveTask
 
 TASKS: dict[str, type[Task]] = {
     SupervisedTask.name: SupervisedTask,
@@ -23,6 +24,7 @@ TASKS: dict[str, type[Task]] = {
     IicTask.name: IicTask,
     PseudolabelTask.name: PseudolabelTask,
     PicTask.name: PicTask,
+    TransitiveTask.name: TransitiveTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]
