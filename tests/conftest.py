@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -51,14 +53,15 @@ def preset_overrides(preset: Path) -> list[str]:
 
 
 def tiny_graph() -> Path:
-    """A 16-patch graph in the layout ``chromaproxy mine`` writes (random pixels, every edge kind), rewritten
-    per session, for tests that train every task in the engine."""
+    """A 16-patch graph in the layout ``chromaproxy mine`` writes (random pixels, every edge kind), written
+    once per test session for tests that train every task in the engine, and removed when it ends."""
     from safetensors.torch import save_file
 
     from chromaproxy.video.graph import GRAPH, transitive_pairs
 
     folder = Path(tempfile.gettempdir()) / f"chromaproxy-test-graph-{os.getpid()}"
     folder.mkdir(exist_ok=True)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     generator = torch.Generator().manual_seed(0)
     inter = torch.tensor([[0, 2], [4, 6], [8, 10], [12, 14]])
     save_file({"patches": torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=generator),
