@@ -1,7 +1,7 @@
 """Protocol registry: each entry is a protocol module's ``PROTOCOL`` (``spec.Protocol``: its run function
 and display rules); adding a protocol is one module plus one line here."""
 
-from chromaproxy.eval.protocols import colorization, conv, fewshot, finetune, knn, linear, mlp
+from chromaproxy.eval.protocols import colorization, conv, fewshot, finetune, knn, linear, mlp, segmentation
 from chromaproxy.eval.protocols.spec import Protocol
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -12,4 +12,5 @@ PROTOCOLS: dict[str, Protocol] = {
     "fewshot": fewshot.PROTOCOL,
     "finetune": finetune.PROTOCOL,
     "colorization": colorization.PROTOCOL,
+    "segmentation": segmentation.PROTOCOL,
 }
