@@ -77,6 +77,15 @@ def test_shipped_pets3_has_the_official_split_and_one_breed_per_image():
     assert labels[:, 0].all() and (labels[:, 1:].sum(1) == 1).all()
 
 
+@pytest.mark.parametrize(("name", "sizes", "classes"), [("coco200", (100, 100), 21), ("camvid", (367, 233), 11)])
+def test_shipped_coco200_and_camvid_load_their_official_splits(name, sizes, classes):
+    if not (data_root() / name / "labels.json").is_file():
+        pytest.skip(f"{name} not available")
+    splits = load_masks(name, data_root())
+    assert (len(splits.train), len(splits.test), len(splits.classes)) == (*sizes, classes)
+    assert int(splits.train.sizes.max()) == 160 and splits.train.masks.dtype == torch.uint8
+
+
 def _blocks(batch=4, side=32):
     """Photos whose red channel is their mask / 255: 8x8 blocks of class ids, so image and mask must agree."""
     generator = torch.Generator().manual_seed(0)
