@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from chromaproxy.segment.crf import CrfParams, dense_crf, kernel_matrix, mean_field_step
-from chromaproxy.segment.sec import constrain_loss, expansion_loss, foreground_cues, gwrp, seeding_loss
+from chromaproxy.segment.sec import (
+    background_cues, constrain_loss, expansion_loss, foreground_cues, gwrp, localisation_cues, seeding_loss,
+)
 
 
 def _probs(b=2, k=4, h=5, w=6, seed=0):
@@ -81,6 +83,16 @@ def test_foreground_cues_keep_present_classes_above_a_fifth_of_their_peak():
     cams[0, 2] = torch.tensor([[5.0, 5.0], [5.0, 5.0]])  # absent: never a cue
     cues = foreground_cues(cams, torch.tensor([[True, True, False]]))
     assert cues[0, 1].tolist() == [[True, False], [True, False]] and not cues[0, 2].any() and not cues[0, 0].any()
+
+
+def test_background_cues_are_the_least_salient_tenth_and_never_overlap_foreground_cues():
+    saliency = torch.arange(20.0).view(1, 4, 5)
+    assert background_cues(saliency, 0.1).flatten().nonzero().flatten().tolist() == [0, 1]
+    cams = torch.zeros(1, 2, 4, 5)
+    cams[0, 1] = torch.arange(20.0).view(4, 5)  # the class grows to the right and down
+    cues = localisation_cues(cams, torch.tensor([[True, True]]), bg_fraction=0.25)
+    assert cues[0, 0].flatten().nonzero().flatten().tolist() == [0, 1, 2, 3]  # 5 least salient, less value 4 (> 0.2 · 19)
+    assert not (cues[0, 0] & cues[0, 1]).any() and cues[0, 1].sum() == 16  # values 4 … 19
 
 
 def _naive_kernel(rgb, params):

@@ -63,3 +63,27 @@ def foreground_cues(cams: torch.Tensor, labels: torch.Tensor, fraction: float = 
     keep = labels.clone()
     keep[:, 0] = False
     return (cams > fraction * peak) & (peak > 0) & keep[:, :, None, None]
+
+
+def background_cues(saliency: torch.Tensor, fraction: float = 0.1) -> torch.Tensor:
+    """(B, H, W) bool: each image's ``fraction`` least salient positions (SEC's background cues; the thesis
+    takes saliency from a saliency network, any (B, H, W) map with higher = more object-like will do)."""
+    flat = saliency.flatten(1)  # (B, H*W)
+    count = max(1, round(fraction * flat.shape[1]))
+    lowest = flat.topk(count, dim=1, largest=False).indices
+    cues = torch.zeros_like(flat, dtype=torch.bool).scatter_(1, lowest, True)
+    return cues.view_as(saliency)
+
+
+def localisation_cues(cams: torch.Tensor, labels: torch.Tensor, fg_fraction: float = 0.2, bg_fraction: float = 0.1) -> torch.Tensor:
+    """(B, K, H, W) bool cues for the seeding loss: foreground from the present classes' CAMs, background
+    (class 0) where the strongest present-class CAM, normalised by its peak, is lowest; a position claimed
+    by background and a foreground class is dropped from both (the cue would contradict itself)."""
+    cues = foreground_cues(cams, labels, fg_fraction)
+    peak = cams.flatten(2).amax(-1).clamp(min=1e-12)[:, :, None, None]  # (B, K, 1, 1)
+    present = labels.clone()
+    present[:, 0] = False
+    relative = torch.where(present[:, :, None, None], cams / peak, torch.full_like(cams, -torch.inf))
+    background = background_cues(relative.amax(1), bg_fraction) & ~cues.any(1)  # (B, H, W)
+    cues[:, 0] = background
+    return cues
