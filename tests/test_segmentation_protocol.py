@@ -59,7 +59,8 @@ def test_training_moves_the_head_and_only_a_finetuned_copy_of_the_backbone(one_t
     moved = [k for k, v in _state(model.backbone).items() if not torch.equal(backbone[k], v)]
     assert bool(moved) == finetune, "a frozen backbone changed (weights or BatchNorm statistics)" if moved else "fine-tuning left the backbone"
     assert any(not torch.equal(head[k], v) for k, v in _state(model.head).items())
-    confusion = score_confusion(session, model, data.test, SegOptions(**QUICK), 21)
+    confusion, first = score_confusion(session, model, data.test, SegOptions(**QUICK), 21)
+    assert first.shape == (1, 160, 160)
     assert confusion.sum() == int((data.test.masks != 255).sum())  # every scored pixel, none of the ignored
 
 
@@ -76,6 +77,7 @@ def test_evaluate_random_writes_segmentation_json_with_its_own_dataset_in_the_ma
     assert head["dataset"] == "voc" and head["splits"] == {"train": 2, "test": 1} and head["input"] == "rgb"
     assert head["options"]["head"] == "hypercolumn" and head["headline"] == {"metric": "miou"}
     assert len(head["classes"]) == 21 and head["weights"] == "random (seed 0)" and head["git_commit"] is not None
+    assert (out / "eval" / "segmentation_grid.png").stat().st_size > 1000
     metrics = {r["metric"] for r in content["results"]}
     assert metrics == {"miou", "pixel_accuracy", "iou"}
     assert all(r["tap"] is None and r["taps"] == ["block1", "block2", "block3"] and 0 <= r["value"] <= 1 for r in content["results"])

@@ -115,6 +115,7 @@ class SegOptions(ScheduleOptions):
     test_scale: Positive[float] = 0.75  # test photos are scaled by this, predictions resized back to the mask
     train_limit: Positive[int] | None = None  # first N training images only (quick runs)
     test_limit: Positive[int] | None = None
+    grid_images: NonNegative[int] = 6  # first N test photos drawn photo | truth | predicted in eval/segmentation_grid.png
     epochs: Positive[int] = 20
     batch_size: Positive[int] = 16
     lr: Positive[float] = 0.01

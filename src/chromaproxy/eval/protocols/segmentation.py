@@ -28,6 +28,9 @@ from chromaproxy.segment.heads import HypercolumnHead, Segmenter, largefov_head
 from chromaproxy.segment.masks import IGNORE, MaskSet
 from chromaproxy.segment.metrics import class_iou, confusion_matrix, mean_iou, pixel_accuracy
 from chromaproxy.segment.sources import load_masks
+from chromaproxy.segment.visuals import write_prediction_grid
+
+GRID_FILE = "segmentation_grid.png"
 
 
 def build_segmenter(session: EvalSession, options, num_classes: int) -> tuple[Segmenter, str | None]:
@@ -65,10 +68,11 @@ def train_segmenter(session: EvalSession, model: Segmenter, data: MaskSet, optio
 
 
 @torch.no_grad()
-def score_confusion(session: EvalSession, model: Segmenter, data: MaskSet, options, num_classes: int) -> torch.Tensor:
-    """Confusion matrix over the test split: whole photos at ``test_scale``, scores resized to the masks."""
+def score_confusion(session: EvalSession, model: Segmenter, data: MaskSet, options, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confusion matrix over the test split (whole photos at ``test_scale``, scores resized to the masks)
+    and the first batch's predictions (B, S, S)."""
     model.to(session.device).eval()
-    total = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    total, first = torch.zeros(num_classes, num_classes, dtype=torch.long), None
     side = data.images.shape[-1]
     for start in range(0, len(data), options.batch_size):
         rgb = to_float(data.images[start : start + options.batch_size].to(session.device))
@@ -76,8 +80,10 @@ def score_confusion(session: EvalSession, model: Segmenter, data: MaskSet, optio
         with autocast(session.device):
             scores = model(scaled)
         scores = F.interpolate(scores.float(), size=(side, side), mode="bilinear", align_corners=False)  # (B, K, S, S)
-        total += confusion_matrix(scores.argmax(1).cpu(), data.masks[start : start + options.batch_size], num_classes)
-    return total
+        predicted = scores.argmax(1).cpu()
+        total += confusion_matrix(predicted, data.masks[start : start + options.batch_size], num_classes)
+        first = predicted if first is None else first
+    return total, first
 
 
 def _limited(images: MaskSet, limit: int | None) -> MaskSet:
@@ -92,7 +98,11 @@ def run(session: EvalSession, options) -> list[dict]:
     torch.manual_seed(session.cfg.seed)
     model, tap = build_segmenter(session, options, len(splits.classes))
     train_segmenter(session, model, train, options)
-    confusion = score_confusion(session, model, test, options, len(splits.classes))
+    confusion, first = score_confusion(session, model, test, options, len(splits.classes))
+    if options.grid_images > 0:
+        shown = torch.arange(min(options.grid_images, len(first)))
+        session.pictures.append(write_prediction_grid(test.images[shown], test.masks[shown], first[shown], test.sizes[shown],
+                                                      len(splits.classes), session.run / "eval" / GRID_FILE))
     params = {"data": options.data, "head": options.head, "finetune": options.finetune, "epochs": options.epochs,
               "weights": session.weights, **({"taps": model.taps} if tap is None else {})}
     records = [record(tap, "segmentation", "miou", mean_iou(confusion), **params),
