@@ -64,14 +64,26 @@ def test_training_moves_the_head_and_only_a_finetuned_copy_of_the_backbone(one_t
     assert confusion.sum() == int((data.test.masks != 255).sum())  # every scored pixel, none of the ignored
 
 
+def test_an_unknown_largefov_tap_is_a_one_line_error():
+    from chromaproxy.errors import UserError
+
+    with pytest.raises(UserError, match="block9"):
+        build_segmenter(_session([]), SegOptions(tap="block9", **QUICK), 4)
+    _, tap = build_segmenter(_session([]), SegOptions(tap="block2", **QUICK), 4)
+    assert tap == "block2"
+
+
 def test_evaluate_random_writes_segmentation_json_with_its_own_dataset_in_the_manifest(one_thread, tmp_path):
     write_voc(tmp_path / "voc")
     out = tmp_path / "random"
     args = ["evaluate", "--random", str(REPO / "configs/supervised-cifar10-quick.yaml"), "--out", str(out),
-            "--protocol", "segmentation", "seg.data=voc", f"seg.path={tmp_path / 'voc'}", "seg.head=hypercolumn",
+            "--protocol", "segmentation,knn", "eval.train_limit=50", "eval.test_limit=20", "knn.ks=[1]", "seg.data=voc", f"seg.path={tmp_path / 'voc'}", "seg.head=hypercolumn",
             "seg.finetune=false", *TINY_MODEL, *(f"seg.{k}={v}" for k, v in QUICK.items())]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "segmentation on voc masks (hypercolumn head, frozen backbone)" in " ".join(result.output.split())
+    knn = json.loads((out / "eval" / "knn.json").read_text())["manifest"]
+    assert knn["dataset"] == "cifar10" and "classes" not in knn  # the segmentation manifest's keys stay its own
     content = json.loads((out / "eval" / "segmentation.json").read_text())
     head = content["manifest"]
     assert head["dataset"] == "voc" and head["splits"] == {"train": 2, "test": 1} and head["input"] == "rgb"
