@@ -62,6 +62,10 @@ def test_bad_mask_files_are_one_line_errors(tmp_path):
     Image.fromarray(mask, mode="L").save(tmp_path / "SegmentationClass" / f"{names[0]}.png")
     with pytest.raises(UserError, match="class ids >= 21"):
         load_voc(tmp_path)
+    write_voc(tmp_path / "empty")
+    (tmp_path / "empty/ImageSets/Segmentation/val.txt").write_text("\n")
+    with pytest.raises(UserError, match="no photos listed"):
+        load_voc(tmp_path / "empty")
     with pytest.raises(UserError, match="is not a folder"):
         load_masks("voc", tmp_path / "missing")
     with pytest.raises(UserError, match="choose one of"):

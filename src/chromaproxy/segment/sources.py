@@ -86,7 +86,10 @@ def load_masks(name: str, root: Path, path: str | None = None) -> MaskSplits:
 
 
 def _checked(images: MaskSet, num_classes: int, masks: Path) -> MaskSet:
-    """Every mask value must be a class id or 255; a stray id would silently count as a wrong class."""
+    """A split must hold photos, and every mask value must be a class id or 255 (a stray id would silently
+    count as a wrong class)."""
+    if len(images) == 0:
+        raise UserError(f"no photos listed for a split of {masks.parent}: check its split lists (labels.json, ImageSets/Segmentation)")
     bad = ((images.masks != IGNORE) & (images.masks >= num_classes)).flatten(1).any(1)  # (N,)
     if bad.any():
         first = int(torch.nonzero(bad)[0])
