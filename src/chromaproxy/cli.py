@@ -386,7 +386,7 @@ def report(
     epilog="Examples:  chromaproxy data info cifar10\n\n  chromaproxy data info folder --path ~/photos --image-size 64",
 )
 def data_info(
-    name: str = typer.Argument(..., help="Dataset source: {datasets}."),
+    name: str = typer.Argument(..., help="Dataset source: {datasets}; or a mask dataset: pets3, coco200, camvid, voc."),
     root: Optional[str] = typer.Option(None, help="Parent folder of the standard datasets (default: $CHROMAPROXY_DATA, else ~/.cache/chromaproxy)."),
     path: Optional[str] = typer.Option(None, help="The image folder (folder source), or a standard dataset's own folder instead of ROOT/NAME."),
     image_size: int = typer.Option(32, help="Side the folder source resizes images to."),
@@ -395,7 +395,11 @@ def data_info(
 ) -> None:
     """Where a dataset is, its split sizes and per-class counts, and an integrity verdict."""
     from chromaproxy.data.sources import inspect, load_source
+    from chromaproxy.segment.sources import MASK_SOURCES
 
+    if name in MASK_SOURCES:
+        _mask_info(name, root, path)
+        return
     try:
         splits = load_source(name, root=root, path=path, image_size=image_size, skip_bad=skip_bad, download=download)
     except UserError as error:
@@ -409,6 +413,25 @@ def data_info(
     console.print(f"integrity: {report.verdict}")
     if not report.verdict.startswith("ok"):
         raise typer.Exit(1)
+
+
+def _mask_info(name: str, root: Optional[str], path: Optional[str]) -> None:
+    """A mask dataset: per class, images holding it and its pixels, per split."""
+    from chromaproxy.data.sources import resolve_root
+    from chromaproxy.segment.info import mask_report
+    from chromaproxy.segment.sources import load_masks
+
+    splits = load_masks(name, resolve_root(root), path)
+    report = mask_report(splits)
+    console.print(f"[bold]{name}[/bold] at {splits.location}: {len(splits.train)} train / {len(splits.test)} test images")
+    columns = [f"{split} {what}" for split in report for what in ("images", "pixels")]
+    table = Table("id", "class", *columns, title="images holding each class, and its pixels")
+    for index, class_name in enumerate(splits.classes):
+        table.add_row(str(index), class_name, *(f"{report[s][what][index]:,}" for s in report for what in ("images", "pixels")))
+    console.print(table)
+    for split, stats in report.items():
+        share = stats["ignored"] / max(1, stats["photo_pixels"])
+        console.print(f"  {split}: {stats['photo_pixels']:,} photo pixels, {100 * share:.1f}% ignored (255)")
 
 
 def _class_table(report) -> Table:

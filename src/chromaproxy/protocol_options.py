@@ -112,6 +112,31 @@ class RetrievalOptions:
     pooling: str = "avg"  # avg | grid<k> | size<N> | maxgrid<k> | maxsize<N>
 
 
+@dataclass
+class SegOptions(ScheduleOptions):
+    """The ``segmentation`` transfer protocol (section ``seg``): a head trained on a mask dataset's train
+    split, mIoU on its test split. Sizes suit CPU runs on the shipped photos (<= 160 px)."""
+
+    data: Literal["pets3", "coco200", "camvid", "voc"] = "pets3"  # mask dataset; voc reads seg.path (VOC2012 layout)
+    path: str | None = None  # the dataset's folder instead of <data.root>/<seg.data>
+    head: Literal["largefov", "hypercolumn"] = "largefov"  # DeepLab-LargeFOV on seg.tap, or a hypercolumn of eval.taps
+    finetune: bool = True  # train the backbone too (false: frozen features, the head alone learns)
+    tap: str | None = None  # the largefov head's tap (default: the deepest)
+    hidden: Positive[int] = 256  # head channels (LargeFOV: 1024)
+    dilation: Positive[int] = 6  # LargeFOV's fc6 dilation (12 at 321 px and stride 8; scaled to small maps)
+    crop: Positive[int] = 96  # training crop side after random scaling
+    scales: list[Positive[float]] = field(default_factory=lambda: [0.5, 1.0])  # random scale range of the photos
+    test_scale: Positive[float] = 0.75  # test photos are scaled by this, predictions resized back to the mask
+    train_limit: Positive[int] | None = None  # first N training images only (quick runs)
+    test_limit: Positive[int] | None = None
+    grid_images: NonNegative[int] = 6  # first N test photos drawn photo | truth | predicted in eval/segmentation_grid.png
+    epochs: Positive[int] = 20
+    batch_size: Positive[int] = 16
+    lr: Positive[float] = 0.01
+    schedule: Literal["multistep", "cosine", "poly", "constant"] = "poly"  # DeepLab: (1 - t/T)^0.9
+    poly_power: Positive[float] = 0.9
+
+
 PROTOCOL_OPTIONS: dict[str, type] = {
     "eval": EvalOptions,
     "knn": KnnOptions,
@@ -122,4 +147,5 @@ PROTOCOL_OPTIONS: dict[str, type] = {
     "finetune": FinetuneOptions,
     "colorquality": ColorQualityOptions,
     "retrieval": RetrievalOptions,
+    "seg": SegOptions,
 }

@@ -32,9 +32,12 @@ def evaluate(session: EvalSession, protocols: list[str], console: Console) -> di
         protocol = PROTOCOLS[name]
         options = getattr(session.cfg, protocol.options_section or name)
         probed = f"the {WHOLE_NETWORK}" if protocol.whole_network else ", ".join(session.taps)
-        console.print(f"[bold]{name}[/bold] on {probed} ({len(session.train)} train / {len(session.test)} test images)")
+        probed += f" ({len(session.train)} train / {len(session.test)} test images)"
+        console.print(f"[bold]{name}[/bold] on {protocol.describe(session, options) if protocol.describe else probed}")
         records = protocol.run(session, options)
-        head = {**manifest(name, session.common_manifest(), options), "headline": protocol.headline(session.cfg)}
+        common = {**session.common_manifest(), **session.manifest_extra}
+        session.manifest_extra.clear()
+        head = {**manifest(name, common, options), "headline": protocol.headline(session.cfg)}
         written[name] = write_results(session.run, name, head, records)
         written.update({path.name: path for path in session.pictures})
         session.pictures.clear()

@@ -38,6 +38,7 @@ class EvalSession:
     checkpoint: str | None = None  # "last" or "best"; None for a random-init reference
     cache: dict[tuple[str, str], dict[str, torch.Tensor]] = field(default_factory=dict)
     pictures: list[Path] = field(default_factory=list)  # images a protocol wrote, for the 'wrote …' line
+    manifest_extra: dict[str, Any] = field(default_factory=dict)  # manifest keys a protocol with its own data sets
 
     @property
     def taps(self) -> list[str]:

@@ -27,3 +27,5 @@ class Protocol:
     title: str | None = None  # terminal-table title; default "<name>: top-1 per tap (%)"
     whole_network: bool = False  # measures the whole trained network (records with tap None), not each tap
     options_section: str | None = None  # config section of its options when not the protocol's name
+    # what it runs on, for the line `evaluate` prints, when not the session's splits (its own dataset)
+    describe: Callable[[Any, Any], str] | None = None

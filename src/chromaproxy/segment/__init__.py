@@ -1,0 +1,1 @@
+"""Semantic segmentation: mask datasets, joint image/mask augmentation, mIoU, segmentation heads."""
