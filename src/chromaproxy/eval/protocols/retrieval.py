@@ -52,4 +52,6 @@ PROTOCOL = Protocol(
     headline=lambda cfg: {"k": 5 if cfg is None or 5 in cfg.retrieval.ks else cfg.retrieval.ks[0]},
     column=lambda r: f"P@{r['k']}",
     title="retrieval: precision@k per tap (%) on held-out DAVIS sequences",
+    describe=lambda session, options: f"{', '.join(session.taps)} ({len(options.sequences)} held-out DAVIS sequences, "
+                                      f"a patch every {options.frame_step} frames)",
 )
