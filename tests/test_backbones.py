@@ -95,12 +95,23 @@ def test_half_width_halves_every_channel_count(name):
     assert all(t.channels >= 1 for t in build_backbone(name, in_channels=2, width=0.001).feature_info)
 
 
-@pytest.mark.parametrize("name", list(BACKBONES))
+GATED = {"pic_embed", "pic_embed128"}  # PIC's gated residual blocks: biased convs, no BatchNorm (thesis Table 5.1)
+
+
+@pytest.mark.parametrize("name", sorted(set(BACKBONES) - GATED))
 def test_every_conv_is_bias_free_and_followed_by_batchnorm(name):
     backbone = full_width(name)
     assert all(conv.bias is None for conv in convs(backbone))
     norms = [m for m in backbone.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(torch.equal(bn.weight, torch.ones_like(bn.weight)) and not bn.bias.any() for bn in norms)
+
+
+@pytest.mark.parametrize("name", sorted(GATED))
+def test_gated_backbones_have_no_batchnorm_so_a_sample_does_not_depend_on_its_batch(name):
+    backbone = full_width(name).eval()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in backbone.modules())
+    x = torch.randn(3, 3, backbone.input_size, backbone.input_size)
+    torch.testing.assert_close(backbone(x)[:1], backbone(x[:1]))
 
 
 def test_feature_size_rejects_an_unknown_tap():

@@ -25,7 +25,7 @@ import torch
 from chromaproxy.color import join_lab, lab_to_rgb, load_prior, rebalance_weights, rgb_to_lab, smooth_prior, zhang_313_bins
 from chromaproxy.data.augment import to_float
 from chromaproxy.errors import UserError
-from chromaproxy.eval.colour_grid import gray_of, write_grid
+from chromaproxy.eval.image_grid import gray_of, write_grid
 from chromaproxy.eval.color_metrics import auc_from_hits, binned_hits, psnr_per_image, saturation_per_image
 from chromaproxy.eval.protocols.spec import Protocol
 from chromaproxy.eval.results import record

@@ -19,7 +19,7 @@ import torch
 
 from chromaproxy.color import join_lab, lab_to_rgb, rgb_to_lab, zhang_313_bins
 from chromaproxy.data.augment import to_float
-from chromaproxy.eval.colour_grid import gray_of, write_grid
+from chromaproxy.eval.image_grid import gray_of, write_grid
 from chromaproxy.eval.protocols.colorization import GRID_FILE, REBALANCE_LAMBDA, Totals, accumulate, bin_weights
 from chromaproxy.eval.color_metrics import auc_from_hits
 from chromaproxy.eval.results import record

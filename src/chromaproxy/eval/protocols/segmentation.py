@@ -28,7 +28,7 @@ from chromaproxy.segment.heads import HypercolumnHead, Segmenter, largefov_head
 from chromaproxy.segment.masks import IGNORE, MaskSet
 from chromaproxy.segment.metrics import class_iou, confusion_matrix, mean_iou, pixel_accuracy
 from chromaproxy.segment.sources import load_masks
-from chromaproxy.segment.visuals import write_prediction_grid
+from chromaproxy.eval.segmentation_grid import write_prediction_grid
 
 GRID_FILE = "segmentation_grid.png"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from chromaproxy.eval.image_grid import save_image_grid
 from chromaproxy.segment.masks import IGNORE
 
 
@@ -25,20 +26,8 @@ def palette(num_classes: int) -> np.ndarray:
 def write_prediction_grid(rgb: torch.Tensor, truth: torch.Tensor, predicted: torch.Tensor, sizes: torch.Tensor,
                           num_classes: int, path: Path) -> Path:
     """``rgb`` (N, 3, S, S) uint8, ``truth`` and ``predicted`` (N, S, S) class ids, ``sizes`` (N, 2)."""
-    from chromaproxy.eval.visuals import pyplot
-
-    colours, plt = palette(num_classes), pyplot()
-    figure, axes = plt.subplots(len(rgb), 3, figsize=(3 * 1.6, len(rgb) * 1.4), squeeze=False)
-    for row, (h, w) in enumerate(sizes.tolist()):
-        pictures = (rgb[row, :, :h, :w].permute(1, 2, 0).numpy(),  # (h, w, 3)
-                    colours[truth[row, :h, :w].long().numpy()], colours[predicted[row, :h, :w].long().numpy()])
-        for column, (picture, title) in enumerate(zip(pictures, ("photo", "truth", "predicted"))):
-            axes[row, column].imshow(picture)
-            axes[row, column].set_axis_off()
-            if row == 0:
-                axes[row, column].set_title(title, fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    colours = palette(num_classes)
+    rows = [(rgb[row, :, :h, :w].permute(1, 2, 0).numpy() / 255,  # (h, w, 3)
+             colours[truth[row, :h, :w].long().numpy()], colours[predicted[row, :h, :w].long().numpy()])
+            for row, (h, w) in enumerate(sizes.tolist())]
+    return save_image_grid(rows, ("photo", "truth", "predicted"), path, cell=(1.6, 1.4), dpi=100)
