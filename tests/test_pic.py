@@ -98,7 +98,7 @@ def test_colorize_samples_writes_k_distinct_full_size_images_of_a_real_photo(pic
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     result = _cli("colorize", pic_run, photo, tmp_path / "broken.jpg", "--samples", "3", "--out", tmp_path / "out")
     assert result.returncode == 1 and "broken.jpg" in result.stderr and "Traceback" not in result.stderr
-    assert "colorized 3, failed 1" in result.stdout
+    assert "colorized 3 images (3 per photo), failed 1" in result.stdout
     images = [np.asarray(Image.open(tmp_path / "out" / f"flower-{k}.png")) for k in (1, 2, 3)]
     assert all(image.shape == (107, 160, 3) for image in images)
     assert all(not np.array_equal(a, b) for a, b in ((images[0], images[1]), (images[1], images[2]), (images[0], images[2])))

@@ -311,7 +311,8 @@ def colorize(
 
     done, failed = colorize_paths(run, inputs, out, size=size, decode=decode, temperature=temperature,
                                   checkpoint=checkpoint, console=err_console, samples=samples, seed=seed)
-    console.print(f"colorized {len(done)}, failed {len(failed)}" + (f" → {out}" if done else ""))
+    written = f"{len(done)} images ({samples} per photo)" if samples > 1 else str(len(done))
+    console.print(f"colorized {written}, failed {len(failed)}" + (f" → {out}" if done else ""))
     if failed:
         raise typer.Exit(1)
 
