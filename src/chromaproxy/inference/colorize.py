@@ -32,9 +32,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from chromaproxy.color import join_lab, lab_to_rgb, rgb_to_lab, split_lab
 from chromaproxy.data.folder import IMAGE_EXTENSIONS, images_under, to_rgb
 from chromaproxy.errors import UserError
+from chromaproxy.tasks import TASKS
 
-DECODES = {"colorization": ("annealed", "mode", "mean"), "pic": ("sample", "mode", "component-mode")}
-DEFAULT_DECODE = {"colorization": "annealed", "pic": "sample"}
+COLOURING_TASKS = ("colorization", "pic")  # the tasks whose heads colour a photo (their ``decodes``)
 TEMPERATURE_DECODES = ("annealed", "sample", "component-mode")  # the decodes a temperature changes
 CHECKPOINTS = ("last", "best")
 BATCH_PIXELS = 1 << 16  # network pixels per batch: 64 images at 32 x 32, one at 256 x 256
@@ -157,7 +157,7 @@ def _free(target: Path, taken: set[str]) -> Path:
 # ------------------------------------------------------------------ the command
 def check_options(decode: str | None, temperature: float | None, checkpoint: str, size: int | None, samples: int = 1) -> None:
     """Reject impossible options before any model is loaded."""
-    known = sorted({d for decodes in DECODES.values() for d in decodes})
+    known = sorted({d for name in COLOURING_TASKS for d in TASKS[name].decodes})
     if decode is not None and decode not in known:
         raise UserError(f"--decode {decode} is unknown; choose one of: {', '.join(known)}")
     if temperature is not None and decode is not None and decode not in TEMPERATURE_DECODES:
@@ -174,13 +174,14 @@ def check_options(decode: str | None, temperature: float | None, checkpoint: str
 
 def colour_model(network, run: Path, decode: str | None, samples: int) -> tuple[object, str]:
     """The run's colouring task (colorization or pic) and the decode to use, checked against each other."""
-    kind = next((name for name in DECODES if name in network.tasks), None)
+    kind = next((name for name in COLOURING_TASKS if name in network.tasks), None)
     if kind is None:
         raise UserError(f"{run} was not trained with the colorization task nor with pic (its tasks: "
                         f"{', '.join(network.tasks)}); pass a run of configs/colorization-cifar10.yaml or configs/pic-cifar10.yaml")
-    decode = decode or DEFAULT_DECODE[kind]
-    if decode not in DECODES[kind]:
-        raise UserError(f"--decode {decode} does not apply to a {kind} run; choose one of: {', '.join(DECODES[kind])}")
+    decodes = network.tasks[kind].decodes
+    decode = decode or decodes[0]
+    if decode not in decodes:
+        raise UserError(f"--decode {decode} does not apply to a {kind} run; choose one of: {', '.join(decodes)}")
     if samples > 1 and (kind != "pic" or decode == "mode"):
         why = "a feed-forward colorization run" if kind != "pic" else "--decode mode"
         raise UserError(f"--samples {samples} needs draws that differ, and {why} gives one answer; "

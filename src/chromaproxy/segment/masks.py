@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from chromaproxy.data.folder import to_rgb
 from chromaproxy.errors import UserError
 
 IGNORE = 255  # mask value of pixels that count for nothing: object boundaries, void, canvas padding
@@ -58,7 +59,7 @@ def image_labels(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def read_pair(image_path, mask_path, max_side: int) -> tuple[np.ndarray, np.ndarray]:
     """A photo (H, W, 3) uint8 and its mask (H, W) uint8, fitted inside ``max_side``; one-line errors."""
-    image, mask = _open(image_path).convert("RGB"), _open(mask_path)
+    image, mask = to_rgb(_open(image_path)), _open(mask_path)
     if mask.mode not in ("L", "P"):
         raise UserError(f"{mask_path} is a {mask.mode} image; a mask must hold class ids (PNG mode L or P)")
     if image.size != mask.size:

@@ -58,6 +58,7 @@ class ColorizationTask(Task):
     Options = ColorizationOptions
     inputs = ("L",)
     padding_mode = "reflect"
+    decodes = ("annealed", "mode", "mean")  # how predict_ab reads ab off the head; the first is the default
 
     def __init__(self, options: ColorizationOptions, context: TaskContext) -> None:
         super().__init__(options, context)

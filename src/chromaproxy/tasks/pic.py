@@ -34,7 +34,6 @@ from chromaproxy.ranges import Fraction, Positive, Range
 from chromaproxy.tasks.base import Task, TaskContext
 
 AB_SCALE = 110.0  # ab / 110 lies in [-1, 1] for every sRGB colour
-DECODES = ("sample", "mode", "component-mode")
 
 
 @dataclass
@@ -54,7 +53,7 @@ class PicTask(Task):
     Options = PicOptions
     inputs = ("L",)
     padding_mode = "reflect"
-    decodes = DECODES
+    decodes = ("sample", "mode", "component-mode")  # how predict_ab reads ab off the model; the first is the default
 
     def __init__(self, options: PicOptions, context: TaskContext) -> None:
         super().__init__(options, context)

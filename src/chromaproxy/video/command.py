@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
-
 from chromaproxy.errors import UserError
 from chromaproxy.video.graph import EDGE_KINDS, GRAPH, build_graph
 from chromaproxy.video.mine import PATCHES, merge_shards, mine_shard, parse_shard
@@ -32,14 +30,13 @@ def run_mine(cfg: Any, out: Path, progress: Callable[[Path, int], None] | None =
     else:
         if options.videos is None:
             raise UserError("chromaproxy mine needs mine.videos=DIR, a folder of video files or of frame folders")
-        manifest = mine_shard(options, out, progress)
+        nodes, manifest = mine_shard(options, out, progress)
         if parse_shard(options.shard)[1] > 1:
             return manifest
-        nodes = load_file(str(out / PATCHES))
     if len(nodes["patches"]) < 4:
         raise UserError(f"only {len(nodes['patches']) // 2} tracks were mined: too few for a graph "
                         "(lower mine.min_box or mine.min_track, or add videos)")
-    summary = build_graph(cfg, nodes, manifest, out)
-    edge_picture(load_file(str(out / GRAPH)), EDGE_KINDS, out / PICTURE, cfg.seed)
+    summary, graph = build_graph(cfg, nodes, manifest, out)
+    edge_picture(graph, EDGE_KINDS, out / PICTURE, cfg.seed)
     return summary
 

@@ -99,8 +99,10 @@ def transitive_pairs(inter: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.stack(pair, dim=1) for pair in ((a, b ^ 1), (a ^ 1, b), (a ^ 1, b ^ 1))])
 
 
-def build_graph(cfg: Any, nodes: dict[str, torch.Tensor], manifest: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Cluster, group and close the mined ``nodes``; write graph.safetensors + graph.json into ``out``."""
+def build_graph(cfg: Any, nodes: dict[str, torch.Tensor], manifest: dict[str, Any], out: Path
+                ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Cluster, group and close the mined ``nodes``; write graph.safetensors + graph.json into ``out``;
+    returns the summary and the graph's tensors."""
     options = cfg.mine
     network, source = initial_network(cfg)
     features = patch_features(network, nodes["patches"], options.tap)
@@ -112,10 +114,11 @@ def build_graph(cfg: Any, nodes: dict[str, torch.Tensor], manifest: dict[str, An
     inter = group_edges(groups)
     edges = {"intra": torch.arange(0, len(parents), 2)[:, None] + torch.tensor([[0, 1]]), "inter": inter,
              "transitive": transitive_pairs(inter)}
-    save_file({**nodes, "parent": parents, "kept": kept, **edges}, str(out / GRAPH))
+    graph = {**nodes, "parent": parents, "kept": kept, **edges}
+    save_file(graph, str(out / GRAPH))
     summary = {**manifest, "features": source, "tap": options.tap, "seed": cfg.seed, "nodes": len(parents),
                "parent_clusters": int(parents.max()) + 1 if len(parents) else 0,
                "kept_clusters": len(parents[kept].unique()), "child_groups": len(groups),
                "edges": {kind: len(pairs) for kind, pairs in edges.items()}, "options": vars(options)}
     atomic_write_text(out / MANIFEST, json.dumps(summary, indent=2) + "\n")
-    return summary
+    return summary, graph

@@ -73,8 +73,9 @@ def _advance(active: list[Track], frame, previous, index: int, options: Any, don
     return alive
 
 
-def mine_shard(options: Any, out: Path, progress: Any = None) -> dict[str, Any]:
-    """Mine this shard's videos into ``out`` (patches.safetensors + mine.json); returns the manifest."""
+def mine_shard(options: Any, out: Path, progress: Any = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Mine this shard's videos into ``out`` (patches.safetensors + mine.json); returns what it wrote:
+    the nodes' tensors and the manifest."""
     tracker, create = tracker_factory()
     videos = shard_videos(options)
     nodes: dict[str, list] = {"patches": [], "video": [], "frame": []}
@@ -89,8 +90,9 @@ def mine_shard(options: Any, out: Path, progress: Any = None) -> dict[str, Any]:
         if progress is not None:
             progress(path, len(tracks))
     manifest = {"tracker": tracker, "shard": options.shard, "videos": [str(v) for v in videos], "tracks": per_video}
-    save_patches(out, _tensors(nodes, options.patch), manifest)
-    return manifest
+    tensors = _tensors(nodes, options.patch)
+    save_patches(out, tensors, manifest)
+    return tensors, manifest
 
 
 def _tensors(nodes: dict[str, list], side: int) -> dict[str, torch.Tensor]:

@@ -37,13 +37,14 @@ def run_pic(session, options, network) -> list[dict]:
         rgb = to_float(session.test.images[start : start + session.cfg.eval.batch_size]).to(session.device)
         bits += _bits(network, task, rgb) * len(rgb)
         images += len(rgb)
+        lab, repeated = rgb_to_lab(rgb), rgb.repeat_interleave(options.samples, 0)  # (B·K, 3, H, W)
         mode = predict_small_ab(network, task, rgb, "mode", None)
-        draws = predict_small_ab(network, task, rgb.repeat_interleave(options.samples, 0), "sample", None, generator=generator)
-        for name, ab, truth in (("mode", mode, rgb), ("sample", draws, rgb.repeat_interleave(options.samples, 0))):
-            lab = rgb_to_lab(truth)
-            accumulate(totals[name], truth, lab_to_rgb(join_lab(lab[:, :1], ab)), ab, lab[:, 1:], centers)
+        draws = predict_small_ab(network, task, repeated, "sample", None, generator=generator)
+        for name, ab, truth, truth_lab in (("mode", mode, rgb, lab),
+                                          ("sample", draws, repeated, lab.repeat_interleave(options.samples, 0))):
+            accumulate(totals[name], truth, lab_to_rgb(join_lab(truth_lab[:, :1], ab)), ab, truth_lab[:, 1:], centers)
         distances.append(diversity(draws.reshape(len(rgb), options.samples, *draws.shape[1:])))
-        first = first or _grid_columns(rgb, draws, options.samples)
+        first = first or _grid_columns(rgb, lab[:, :1], draws, options.samples)
     if options.grid_images > 0:
         session.pictures.append(write_grid(first, options.grid_images, session.run / "eval" / GRID_FILE))
     params = {"weights": session.weights, "samples": options.samples, "temperature": task.options.temperature}
@@ -80,9 +81,8 @@ def _quality(totals: Totals, decode: str, centers: torch.Tensor, params: dict) -
     ]
 
 
-def _grid_columns(rgb: torch.Tensor, draws: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
-    """gray | up to four samples | truth for the first batch."""
-    L = rgb_to_lab(rgb)[:, :1]
+def _grid_columns(rgb: torch.Tensor, L: torch.Tensor, draws: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
+    """gray | up to four samples | truth for the first batch (L: the images' lightness (B, 1, H, W))."""
     columns = {"gray": gray_of(L)}
     for k in range(min(samples, GRID_SAMPLES)):
         columns[f"sample {k + 1}"] = lab_to_rgb(join_lab(L, draws[k::samples]))
