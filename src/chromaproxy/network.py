@@ -74,6 +74,8 @@ class Network(nn.Module):
 
     def task_outputs(self, name: str, inputs: torch.Tensor, targets: Any) -> dict[str, torch.Tensor]:
         task = self.tasks[name]
+        if not task.reads_backbone:
+            return task({}, targets)
         features = self.backbone.forward_features(self.input(inputs), task.taps)
         return task(features, targets)
 
@@ -123,6 +125,9 @@ def _build_task(name: str, cfg: Any, context: TaskContext):
     task_class = TASKS[name]
     if task_class.needs_labels and context.num_classes == 0:
         raise UserError(f"task {name} needs labels, but data.name={cfg.data.name} has none (a flat folder?)")
+    if not task_class.reads_backbone and any(True for _ in context.backbone.parameters()):
+        raise UserError(f"task {name} models the images itself and reads no backbone; set model.name=pixels "
+                        f"(model.name={cfg.model.name} would be trained by nothing)")
     return task_class(getattr(cfg, name), context)
 
 

@@ -17,6 +17,7 @@ from chromaproxy.models.base import Backbone, TapInfo
 from chromaproxy.models.convnet13 import ConvNet13
 from chromaproxy.models.nin import NIN
 from chromaproxy.models.pic_embedding import PicEmbedding
+from chromaproxy.models.pixels import Pixels
 from chromaproxy.models.resnet import ResNet
 from chromaproxy.models.shake_shake import ShakeShakeResNet
 from chromaproxy.models.vgg import VGG16BN
@@ -39,6 +40,7 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     "alexnet_imagenet": lambda in_channels, width, blocks: AlexNet(in_channels, width, scale="imagenet"),
     "pic_embed": lambda in_channels, width, blocks: PicEmbedding(in_channels, width, strided=1),
     "pic_embed128": lambda in_channels, width, blocks: PicEmbedding(in_channels, width, strided=2),
+    "pixels": lambda in_channels, width, blocks: Pixels(in_channels),
 }
 
 

@@ -13,19 +13,9 @@ from __future__ import annotations
 from torch import nn
 
 from chromaproxy.models.base import Backbone, TapInfo, scaled
-from chromaproxy.pixelcnn.layers import GatedResidual
+from chromaproxy.pixelcnn.layers import GatedStack
 
 STAGES = ((32, 2, 1), (64, 2, 1), (128, 2, 1), (256, 3, 2))  # (channels, blocks, dilation) of Table 5.1
-
-
-class GatedStack(nn.Sequential):
-    """Gated residual blocks with no conditioning: each one's forward takes the map alone."""
-
-    def __init__(self, channels: int, blocks: int, dilation: int) -> None:
-        def conv(in_channels: int, out_channels: int) -> nn.Conv2d:
-            return nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
-
-        super().__init__(*(GatedResidual(channels, conv) for _ in range(blocks)))
 
 
 class PicEmbedding(Backbone):

@@ -80,3 +80,14 @@ class GatedResidual(nn.Module):
         """The residual update x + a·σ(b) from the second conv's output (B, 2C, …) plus the bias."""
         a, b = (gates + bias).chunk(2, dim=1)  # (B, C, …) each
         return x + a * torch.sigmoid(b)
+
+
+class GatedStack(nn.Sequential):
+    """Gated residual blocks of plain 3x3 convs (no shifts, no conditioning): the embedding networks' flow,
+    PIC's g(L) and the Grayscale / Pyramid PixelCNNs' f_w(X̂). Each block's forward takes the map alone."""
+
+    def __init__(self, channels: int, blocks: int, dilation: int = 1, dropout: float = 0.0) -> None:
+        def conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+            return nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
+
+        super().__init__(*(GatedResidual(channels, conv, dropout=dropout) for _ in range(blocks)))

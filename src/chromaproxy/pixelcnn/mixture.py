@@ -22,33 +22,23 @@ import math
 import torch
 import torch.nn.functional as F
 
+from chromaproxy.pixelcnn.levels import Levels
+
 LOG_SCALE_MIN = -7.0  # PixelCNN++: keeps a component's bin mass finite while it sharpens
 
 
-class LogisticMixture:
+class LogisticMixture(Levels):
     """The distribution family; holds shapes only, so one instance serves a whole network."""
 
     def __init__(self, channels: int, components: int = 10, levels: int = 256, extra: int = 0) -> None:
-        self.channels, self.components, self.levels, self.extra = channels, components, levels, extra
+        super().__init__(levels)
+        self.channels, self.components, self.extra = channels, components, extra
         self.coefficients = channels * (channels - 1) // 2 + channels * extra
-        self.half_bin = 1.0 / (levels - 1)
 
     @property
     def params(self) -> int:
         """Numbers per pixel: PIC's chroma (C = 2, E = 1, K = 10) needs 80, RGB (C = 3) 100."""
         return self.components * (1 + 2 * self.channels + self.coefficients)
-
-    # ------------------------------------------------------------ values <-> levels
-    def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        """Values in [-1, 1] (clamped) → the nearest level's value."""
-        return self.value(self.index(x), x.dtype)
-
-    def index(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x.clamp(-1, 1) + 1) / (2 * self.half_bin)).round().long()
-
-    def value(self, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Level indices → values; in ``dtype`` so that neighbouring bins' edges coincide exactly."""
-        return index.to(dtype) * (2 * self.half_bin) - 1
 
     # ------------------------------------------------------------ parameters
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -66,12 +56,16 @@ class LogisticMixture:
         return mu[:, :, c] + (coeff[:, :, start : start + c + self.extra] * known[:, None, :]).sum(-1)
 
     # ------------------------------------------------------------ likelihood
-    def log_prob(self, params: torch.Tensor, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(x) per pixel. params (N, P); x (N, C) on the levels; extra (N, E) → (N,)."""
+    def log_prob(
+        self, params: torch.Tensor, x: torch.Tensor, extra: torch.Tensor | None = None, channels: int | None = None,
+    ) -> torch.Tensor:
+        """log p(x) per pixel. params (N, P); x (N, C) on the levels; extra (N, E) → (N,). ``channels`` = c
+        gives the marginal log p(x_0 … x_{c-1}) of the first c channels (the others summed out), which is
+        how the causal-order tests read one channel's dependence on the others."""
         extra = _none_to_empty(extra, x)
         logits, mu, log_s, coeff = self.split(params)
         joint = F.log_softmax(logits, dim=1)  # (N, K)
-        for c in range(self.channels):
+        for c in range(self.channels if channels is None else channels):
             joint = joint + self.channel_log_prob(self.mean(mu, coeff, x, extra, c), log_s[:, :, c], x[:, c : c + 1])
         return torch.logsumexp(joint, dim=1)
 
@@ -98,7 +92,7 @@ class LogisticMixture:
 
     def draw(
         self, params: torch.Tensor, extra: torch.Tensor | None, noise: torch.Tensor, how: str = "sample",
-        temperature: float = 1.0,
+        temperature: float = 1.0, variance_reduction: float = 0.0,
     ) -> torch.Tensor:
         """One value per channel (N, C) on the levels, channel by channel so later means see earlier values.
 
@@ -106,7 +100,8 @@ class LogisticMixture:
         naive sampling agree for the same numbers). ``how``: ``sample`` (component by Gumbel-max of
         logits / T, then a logistic draw with scale · T), ``component-mode`` (the thesis's MAP sampling:
         a sampled component's mode), or ``mode`` (per pixel, each channel's most probable level given the
-        earlier ones: exact over the levels)."""
+        earlier ones: exact over the levels). ``variance_reduction`` r lowers every component's log-scale
+        by r before a ``sample`` draw (the thesis's Figure 4.4: sharper, more coherent samples)."""
         extra = _none_to_empty(extra, params)
         logits, mu, log_s, coeff = self.split(params)
         if how == "mode":
@@ -118,7 +113,7 @@ class LogisticMixture:
             mean = self.mean(mu, coeff, x, extra, c).gather(1, chosen)[:, 0]  # (N,)
             if how == "sample":
                 u = noise[:, self.components + c]
-                scale = torch.exp(log_s[:, :, c].gather(1, chosen)[:, 0]) * temperature
+                scale = torch.exp(log_s[:, :, c].gather(1, chosen)[:, 0] - variance_reduction) * temperature
                 mean = mean + scale * (torch.log(u) - torch.log1p(-u))
             x[:, c] = self.quantize(mean)
         return x

@@ -28,21 +28,21 @@ def draw_noise(batch: int, net: ConditionalPixelCNN, height: int, width: int, ge
 
 
 @torch.no_grad()
-def sample_naive(net, cond, extra, noise, how: str = "sample", temperature: float = 1.0) -> torch.Tensor:
+def sample_naive(net, cond, extra, noise, how: str = "sample", temperature: float = 1.0, variance_reduction: float = 0.0) -> torch.Tensor:
     """(B, C, H, W) by one full forward pass per pixel (the reference). cond/extra/noise: per-pixel maps."""
     batch, _, height, width = noise.shape
     x = noise.new_zeros(batch, net.mixture.channels, height, width)
     for i in range(height):
         for j in range(width):
             params = net(x, cond)[:, :, i, j]  # (B, P)
-            x[:, :, i, j] = net.mixture.draw(params, _at(extra, i, j), noise[:, :, i, j], how, temperature)
+            x[:, :, i, j] = net.mixture.draw(params, _at(extra, i, j), noise[:, :, i, j], how, temperature, variance_reduction)
     return x
 
 
 @torch.no_grad()
-def sample_cached(net, cond, extra, noise, how: str = "sample", temperature: float = 1.0) -> torch.Tensor:
+def sample_cached(net, cond, extra, noise, how: str = "sample", temperature: float = 1.0, variance_reduction: float = 0.0) -> torch.Tensor:
     """(B, C, H, W), the same as ``sample_naive`` for the same ``noise``, with every layer run once per pixel."""
-    return _CachedRun(net, cond, noise).generate(extra, how, temperature)
+    return _CachedRun(net, cond, noise).generate(extra, how, temperature, variance_reduction)
 
 
 def _at(extra: torch.Tensor | None, i: int, j: int) -> torch.Tensor | None:
@@ -71,14 +71,15 @@ class _CachedRun:
         left, right, top, _ = conv.pad
         return buffer[:, :, 1 - top :, 1 - left : 1 + self.width + right]
 
-    def generate(self, extra, how: str, temperature: float) -> torch.Tensor:
+    def generate(self, extra, how: str, temperature: float, variance_reduction: float) -> torch.Tensor:
         channels = self.net.mixture.channels
         out = self.noise.new_zeros(self.noise.shape[0], channels, self.height, self.width)
         for i in range(self.height):
             u_rows, ul_up = self._rows(i)
             for j in range(self.width):
                 params = self._pixel(i, j, u_rows, ul_up)  # (B, P)
-                value = self.net.mixture.draw(params, _at(extra, i, j), self.noise[:, :, i, j], how, temperature)
+                value = self.net.mixture.draw(
+                    params, _at(extra, i, j), self.noise[:, :, i, j], how, temperature, variance_reduction)
                 out[:, :, i, j] = value
                 self.image[:, :channels, 1 + i, 1 + j] = value * self.net.input_gate()
         return out

@@ -6,6 +6,7 @@ from chromaproxy.tasks.colorize import ColorizationTask
 from chromaproxy.tasks.context import ContextTask
 from chromaproxy.tasks.flips import FlipsTask
 from chromaproxy.tasks.iic import IicTask
+from chromaproxy.tasks.image_model import GrayscalePixelcnnTask, PixelcnnTask, PyramidPixelcnnTask
 from chromaproxy.tasks.pic import PicTask
 from chromaproxy.tasks.pseudolabel import PseudolabelTask
 from chromaproxy.tasks.relpos import RelposTask
@@ -25,6 +26,9 @@ TASKS: dict[str, type[Task]] = {
     PseudolabelTask.name: PseudolabelTask,
     PicTask.name: PicTask,
     TransitiveTask.name: TransitiveTask,
+    PixelcnnTask.name: PixelcnnTask,
+    GrayscalePixelcnnTask.name: GrayscalePixelcnnTask,
+    PyramidPixelcnnTask.name: PyramidPixelcnnTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]

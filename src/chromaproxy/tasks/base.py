@@ -50,6 +50,7 @@ class Task(nn.Module, ABC):
     padding_mode: ClassVar[str] = "zeros"  # the crop padding this task wants under augment.padding_mode=auto
     targets_from: str = "labels"  # what make_batch's ``labels`` holds: "labels", "pseudo_labels" or "recolorized"
     augment_hflip: ClassVar[bool] = True  # False: the task's own labels include a horizontal flip, so its images get none
+    reads_backbone: ClassVar[bool] = True  # False: an image model that owns all its networks (model.name=pixels)
     partial_graph: ClassVar[bool] = False  # some parameters may get no gradient on a step (DDP must look for them)
     coupled: bool = False  # the trainer calls ``recluster(features, seed)`` at every epoch start for new targets
 
