@@ -318,6 +318,40 @@ def colorize(
 
 
 @app.command(
+    epilog="Examples:\n\n  chromaproxy sample runs/gray-pcnn --n 64 --out samples.png\n\n"
+    "  chromaproxy sample runs/pyr-pcnn --n 64 --map --out map-samples.png   (MAP sampling)\n\n"
+    "  chromaproxy sample runs/pyr-pcnn --n 64 --variance-reduction 0.5 --out sharper.png\n\n"
+    "  chromaproxy sample runs/gray-pcnn --gray-from test --n 8 --out coloured.png   (gray | samples | truth)",
+)
+def sample(
+    run: Path = typer.Argument(..., help="A run trained with pixelcnn, grayscale_pixelcnn or pyramid_pixelcnn."),
+    n: int = typer.Option(64, "--n", min=1, help="Images to draw (a grid 8 wide); with --gray-from, test images to colour."),
+    out: Path = typer.Option(Path("samples.png"), "--out", help="The PNG grid to write."),
+    map_sampling: bool = typer.Option(False, "--map", help="MAP sampling: draw a mixture component by its weight, then take its mode."),
+    variance_reduction: float = typer.Option(0.0, "--variance-reduction", min=0.0, help="Lower every component's log-scale by this (the thesis: 0.5 to 1 gives cleaner images)."),
+    temperature: float = typer.Option(1.0, "--temperature", min=1e-3, help="Divide the logits and multiply the scales: below 1 is more conservative."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws (the same seed gives the same images)."),
+    gray_from: Optional[str] = typer.Option(None, "--gray-from", help="'test': colour the 4-bit gray of the run's test images instead (grayscale_pixelcnn runs)."),
+    checkpoint: str = typer.Option("last", help=CHECKPOINT_HELP),
+) -> None:
+    """Draw images from an image-model run (PixelCNN, Grayscale or Pyramid PixelCNN) into a PNG grid."""
+    from chromaproxy.inference.sample import sample_run
+    from chromaproxy.pixelcnn.image_models import Decode
+
+    decode = Decode("component-mode" if map_sampling else "sample", temperature, variance_reduction)
+    gray = None
+    if gray_from is not None:
+        if gray_from != "test":
+            raise UserError(f"--gray-from {gray_from}: only 'test' (the run's test split) is supported")
+        from chromaproxy.eval.session import open_run
+
+        gray = open_run(run, [f"eval.test_limit={n}"], checkpoint).test.images
+    with err_console.status(f"drawing {n} images …"):
+        path = sample_run(run, n, out, decode, seed, checkpoint, gray)
+    console.print(f"wrote {path}")
+
+
+@app.command(
     epilog="Examples:\n\n  chromaproxy evaluate runs/rot --protocol knn,linear,conv --taps all\n\n"
     "  chromaproxy evaluate runs/rot --preset configs/eval-sslpp-cifar10-quick.yaml\n\n"
     "  chromaproxy evaluate runs/rot --protocol knn eval.train_limit=10000 eval.test_limit=2000\n\n"

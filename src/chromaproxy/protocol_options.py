@@ -113,6 +113,14 @@ class RetrievalOptions:
 
 
 @dataclass
+class LikelihoodOptions:
+    """The ``likelihood`` protocol of an image-model run: test bits/dim split by factor, and samples."""
+
+    samples: NonNegative[int] = 32  # images drawn into eval/likelihood_samples.png (0 = none)
+    seed: NonNegative[int] = 0  # seed of those draws
+
+
+@dataclass
 class SegOptions(ScheduleOptions):
     """The ``segmentation`` transfer protocol (section ``seg``): a head trained on a mask dataset's train
     split, mIoU on its test split. Sizes suit CPU runs on the shipped photos (<= 160 px)."""
@@ -147,5 +155,6 @@ PROTOCOL_OPTIONS: dict[str, type] = {
     "finetune": FinetuneOptions,
     "colorquality": ColorQualityOptions,
     "retrieval": RetrievalOptions,
+    "likelihood": LikelihoodOptions,
     "seg": SegOptions,
 }

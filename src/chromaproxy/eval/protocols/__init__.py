@@ -1,7 +1,9 @@
 """Protocol registry: each entry is a protocol module's ``PROTOCOL`` (``spec.Protocol``: its run function
 and display rules); adding a protocol is one module plus one line here."""
 
-from chromaproxy.eval.protocols import colorization, conv, fewshot, finetune, knn, linear, mlp, retrieval, segmentation
+from chromaproxy.eval.protocols import (
+    colorization, conv, fewshot, finetune, knn, likelihood, linear, mlp, retrieval, segmentation,
+)
 from chromaproxy.eval.protocols.spec import Protocol
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -14,4 +16,5 @@ PROTOCOLS: dict[str, Protocol] = {
     "colorization": colorization.PROTOCOL,
     "retrieval": retrieval.PROTOCOL,
     "segmentation": segmentation.PROTOCOL,
+    "likelihood": likelihood.PROTOCOL,
 }
