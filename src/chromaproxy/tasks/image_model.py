@@ -91,7 +91,7 @@ class GrayscalePixelcnnTask(ImageModelTask):
 @dataclass
 class PyramidPixelcnnOptions:
     scales: Positive[int] = 3  # resolutions: 3 = 8 → 16 → 32 on CIFAR, 5 = 8 → … → 128
-    base_filters: Positive[int] = 160  # the unconditional model at the smallest side
+    base_filters: Positive[int] = 100  # the unconditional model at the smallest side (the thesis: 3 blocks, 100 filters like every scale)
     base_blocks: Positive[int] = 3
     filters: Positive[int] = 100  # every upscaling stage's PixelCNN++ and embedding
     blocks: Positive[int] = 3  # the thesis: 3 residual blocks per scale
