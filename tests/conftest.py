@@ -71,8 +71,17 @@ def tiny_graph() -> Path:
 
 
 # Options a task cannot default, for tests that run every registered task: pseudolabel needs a source,
-# transitive a graph.
-TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}, "transitive": {"graph": str(tiny_graph())}}
+# transitive a graph, the image models the identity backbone (and, for speed, a few filters).
+TASK_REQUIRED = {
+    "pseudolabel": {"pseudolabel.labels": "random"},
+    "transitive": {"graph": str(tiny_graph())},
+    "pixelcnn": {"model.name": "pixels", "pixelcnn.filters": 8, "pixelcnn.blocks": 1},
+    "grayscale_pixelcnn": {"model.name": "pixels", "grayscale_pixelcnn.gray_filters": 8, "grayscale_pixelcnn.gray_blocks": 1,
+                           "grayscale_pixelcnn.filters": 8, "grayscale_pixelcnn.blocks": 1, "grayscale_pixelcnn.embedding_blocks": 1},
+    "pyramid_pixelcnn": {"model.name": "pixels", "pyramid_pixelcnn.base_filters": 8, "pyramid_pixelcnn.base_blocks": 1,
+                         "pyramid_pixelcnn.filters": 8, "pyramid_pixelcnn.blocks": 1, "pyramid_pixelcnn.embedding_blocks": 2,
+                         "pyramid_pixelcnn.embedding_down": "[]", "pyramid_pixelcnn.embedding_up": "[1]"},
+}
 
 
 def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:

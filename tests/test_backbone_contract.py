@@ -117,7 +117,7 @@ def test_returns_only_requested_taps_in_depth_order(built):
         features = backbone.forward_features(x, [deepest, names[0], deepest])  # out of order, repeated
         assert list(features) == [names[0], deepest]
         assert all(torch.equal(features[k], everything[k]) for k in features)
-    assert list(backbone.forward_features(x, f"{names[-1]}, {names[0]}")) == [names[0], names[-1]]
+    assert list(backbone.forward_features(x, f"{names[-1]}, {names[0]}")) == list(dict.fromkeys([names[0], names[-1]]))
 
 
 def modules_run(backbone: Backbone, x: torch.Tensor, taps: list[str]) -> set[str]:
@@ -152,6 +152,8 @@ def test_unknown_or_empty_taps_are_user_errors(built):
 def test_every_parameter_gets_a_gradient(built):
     backbone, x = built
     backbone.train()
+    if not list(backbone.parameters()):
+        pytest.skip("a backbone without parameters (the identity 'pixels') has nothing to train")
     backbone(x).square().mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in backbone.parameters())
 

@@ -50,12 +50,14 @@ def test_make_batch_is_a_pure_function_of_its_generator(name, tmp_path):
 
 
 def test_loss_is_finite_reaches_the_backbone_and_metrics_are_detached(name, tmp_path):
+    """An image model (``reads_backbone`` False) trains its own networks: its gradient must reach them."""
     network = _network(name, tmp_path).train()
     out = network.task_outputs(name, *network.tasks[name].make_batch(*_batch(), torch.Generator().manual_seed(0)))
     assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
     assert all(not value.requires_grad for key, value in out.items() if key != "loss")
     out["loss"].backward()
-    first_conv = next(p for p in network.backbone.parameters() if p.ndim == 4)
+    trained = network.backbone if network.tasks[name].reads_backbone else network.tasks[name]
+    first_conv = next(p for p in trained.parameters() if p.ndim == 4)
     assert first_conv.grad is not None and first_conv.grad.abs().sum() > 0
 
 
