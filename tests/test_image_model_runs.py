@@ -117,6 +117,19 @@ def test_sample_writes_a_grid_and_map_sampling_differs_from_ordinary_draws(pyram
     assert not np.array_equal(grids["plain"], grids["map"]) and not np.array_equal(grids["plain"], grids["sharp"])
 
 
+def test_sample_stages_shows_each_resolution_and_the_last_is_the_image_drawn(pyramid_run, tmp_path):
+    from chromaproxy.inference.sample import draw_stages, image_model_task
+    from chromaproxy.network import load_network
+    from chromaproxy.pixelcnn.image_models import Decode
+
+    result = _cli("sample", pyramid_run, "--n", 2, "--stages", "--out", tmp_path / "stages.png")
+    assert result.returncode == 0, result.stderr
+    assert np.asarray(Image.open(tmp_path / "stages.png")).shape == (2 * (2 + 2 * 34), 2 * (2 + 3 * 34), 3)
+    _, network = load_network(pyramid_run)
+    stages = draw_stages(image_model_task(network, pyramid_run), 2, 32, 0, Decode())
+    assert [s.shape[-1] for s in stages] == [8, 16, 32]
+
+
 def test_sample_colours_the_gray_of_test_images_for_a_grayscale_run_only(gray_run, pyramid_run, tmp_path):
     result = _cli("sample", gray_run, "--gray-from", "test", "--n", 2, "--out", tmp_path / "coloured.png")
     assert result.returncode == 0, result.stderr

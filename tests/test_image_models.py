@@ -11,11 +11,10 @@ import torch
 
 from chromaproxy.pixelcnn.auxiliary import Embedding, half_resolution, quantised_gray
 from chromaproxy.pixelcnn.categorical import Categorical
-from chromaproxy.pixelcnn.image_models import (
-    Decode, GrayscalePixelCNN, PlainPixelCNN, PyramidPixelCNN, Stack, rgb_pixelcnn, to_values,
-)
+from chromaproxy.pixelcnn.image_models import Decode, GrayscalePixelCNN, PlainPixelCNN, PyramidPixelCNN
+from chromaproxy.pixelcnn.levels import to_values
 from chromaproxy.pixelcnn.mixture import LogisticMixture, bits_per_dim
-from chromaproxy.pixelcnn.network import ConditionalPixelCNN
+from chromaproxy.pixelcnn.network import ConditionalPixelCNN, Stack, rgb_pixelcnn
 
 TINY = Stack(filters=8, blocks=2, components=3, dropout=0.0)
 

@@ -321,6 +321,7 @@ def colorize(
     epilog="Examples:\n\n  chromaproxy sample runs/gray-pcnn --n 64 --out samples.png\n\n"
     "  chromaproxy sample runs/pyr-pcnn --n 64 --map --out map-samples.png   (MAP sampling)\n\n"
     "  chromaproxy sample runs/pyr-pcnn --n 64 --variance-reduction 0.5 --out sharper.png\n\n"
+    "  chromaproxy sample runs/pyr-pcnn --n 8 --stages --out stages.png   (8, 16 and 32 px draws side by side)\n\n"
     "  chromaproxy sample runs/gray-pcnn --gray-from test --n 8 --out coloured.png   (gray | samples | truth)",
 )
 def sample(
@@ -331,6 +332,7 @@ def sample(
     variance_reduction: float = typer.Option(0.0, "--variance-reduction", min=0.0, help="Lower every component's log-scale by this (the thesis: 0.5 to 1 gives cleaner images)."),
     temperature: float = typer.Option(1.0, "--temperature", min=1e-3, help="Divide the logits and multiply the scales: below 1 is more conservative."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draws (the same seed gives the same images)."),
+    stages: bool = typer.Option(False, "--stages", help="One row per image with every factor's draw: a grayscale model's X̂ then X, a pyramid's 8, 16, 32 px images."),
     gray_from: Optional[str] = typer.Option(None, "--gray-from", help="'test': colour the 4-bit gray of the run's test images instead (grayscale_pixelcnn runs)."),
     checkpoint: str = typer.Option("last", help=CHECKPOINT_HELP),
 ) -> None:
@@ -347,7 +349,7 @@ def sample(
 
         gray = open_run(run, [f"eval.test_limit={n}"], checkpoint).test.images
     with err_console.status(f"drawing {n} images …"):
-        path = sample_run(run, n, out, decode, seed, checkpoint, gray)
+        path = sample_run(run, n, out, decode, seed, checkpoint, gray, stages=stages)
     console.print(f"wrote {path}")
 
 

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 
 from chromaproxy.errors import UserError
-from chromaproxy.pixelcnn.auxiliary import GRAY_LEVELS, quantised_gray
-from chromaproxy.pixelcnn.image_models import Decode, GrayscalePixelCNN
+from chromaproxy.pixelcnn.auxiliary import quantised_gray
+from chromaproxy.pixelcnn.image_models import Decode, GrayscalePixelCNN, gray_picture
 from chromaproxy.tasks.image_model import ImageModelTask
 
 BATCH = 64  # images drawn together: the cached sampler's per-pixel steps are batched over them
@@ -34,13 +34,18 @@ def image_model_task(network, run: Path) -> ImageModelTask:
 
 
 @torch.no_grad()
-def draw_images(task: ImageModelTask, count: int, size: int, seed: int, decode: Decode) -> torch.Tensor:
-    """``count`` images (N, 3, size, size) of 0..255, drawn ``BATCH`` at a time from one seeded generator."""
+def draw_stages(task: ImageModelTask, count: int, size: int, seed: int, decode: Decode) -> list[torch.Tensor]:
+    """Every factor's draw for ``count`` images (the last: (N, 3, size, size) of 0..255; a pyramid's smaller
+    images before it, a grayscale model's X̂ as gray), ``BATCH`` images at a time from one seeded generator."""
     device = next(task.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
     task.check_size(size)
-    batches = [task.model.sample(min(BATCH, count - start), size, generator, decode) for start in range(0, count, BATCH)]
-    return torch.cat(batches)
+    batches = [task.model.sample_stages(min(BATCH, count - start), size, generator, decode) for start in range(0, count, BATCH)]
+    return [torch.cat(stage) for stage in zip(*batches)]
+
+
+def draw_images(task: ImageModelTask, count: int, size: int, seed: int, decode: Decode) -> torch.Tensor:
+    return draw_stages(task, count, size, seed, decode)[-1]
 
 
 @torch.no_grad()
@@ -50,8 +55,7 @@ def colour_gray_images(task: ImageModelTask, images: torch.Tensor, draws: int, s
         raise UserError("--gray-from colours 4-bit gray images: it needs a grayscale_pixelcnn run")
     generator = torch.Generator(images.device).manual_seed(seed)
     gray = quantised_gray(images)  # (N, 1, H, W) in 0..15
-    shown = (gray * 255 // (GRAY_LEVELS - 1)).expand(-1, 3, -1, -1)
-    return [shown, *(task.model.colourize(gray, generator, decode) for _ in range(draws)), images]
+    return [gray_picture(gray), *(task.model.colourize(gray, generator, decode) for _ in range(draws)), images]
 
 
 def tile(images: torch.Tensor, columns: int, gap: int = 2) -> np.ndarray:
@@ -79,17 +83,23 @@ def save_picture(canvas: np.ndarray, path: Path, scale: int = 1) -> Path:
 
 def sample_run(
     run: Path, count: int, out: Path, decode: Decode, seed: int = 0, checkpoint: str = "last",
-    gray_images: torch.Tensor | None = None, draws: int = 4,
+    gray_images: torch.Tensor | None = None, draws: int = 4, stages: bool = False,
 ) -> Path:
-    """Draw ``count`` images from ``run`` into the grid ``out``; with ``gray_images`` (N, 3, H, W) of
-    0..255, colour their 4-bit gray instead (one row per image: gray | ``draws`` samples | truth)."""
+    """Draw ``count`` images from ``run`` into the grid ``out`` (with ``stages``, one row per image: every
+    factor's draw, smaller ones enlarged); with ``gray_images`` (N, 3, H, W) of 0..255, colour their 4-bit
+    gray instead (one row per image: gray | ``draws`` samples | truth)."""
     from chromaproxy.network import load_network
 
     cfg, network = load_network(run, checkpoint)
     task = image_model_task(network, run)
     if gray_images is None:
-        images = draw_images(task, count, cfg.data.image_size, seed, decode)
-        return save_picture(tile(images, columns=min(count, 8)), out, scale=2)
+        drawn = draw_stages(task, count, cfg.data.image_size, seed, decode)
+        if not stages:
+            return save_picture(tile(drawn[-1], columns=min(count, 8)), out, scale=2)
+        size = cfg.data.image_size
+        columns = [image.repeat_interleave(size // image.shape[-1], -1).repeat_interleave(size // image.shape[-1], -2)
+                   for image in drawn]  # each stage enlarged to the full side by repetition
+        return save_picture(tile(torch.stack(columns, 1).flatten(0, 1), columns=len(columns)), out, scale=2)
     columns = colour_gray_images(task, gray_images[:count].long(), draws, seed, decode)
     rows = torch.stack(columns, dim=1).flatten(0, 1)  # (N·(draws + 2), 3, H, W), one image's row after another
     return save_picture(tile(rows, columns=len(columns)), out, scale=2)

@@ -18,11 +18,9 @@ from torch import nn
 
 from chromaproxy.pixelcnn.auxiliary import GRAY_LEVELS, Embedding, half_resolution, quantised_gray
 from chromaproxy.pixelcnn.categorical import Categorical
-from chromaproxy.pixelcnn.mixture import LogisticMixture
-from chromaproxy.pixelcnn.network import ConditionalPixelCNN
+from chromaproxy.pixelcnn.levels import to_values
+from chromaproxy.pixelcnn.network import RGB_LEVELS, ConditionalPixelCNN, Stack, rgb_pixelcnn
 from chromaproxy.pixelcnn.sampling import draw_noise, sample_cached
-
-RGB_LEVELS = 256
 
 
 @dataclass(frozen=True)
@@ -35,27 +33,6 @@ class Decode:
     variance_reduction: float = 0.0
 
 
-@dataclass(frozen=True)
-class Stack:
-    """A PixelCNN's size: filters, gated blocks per stack, mixture components, dropout."""
-
-    filters: int = 160
-    blocks: int = 4
-    components: int = 10
-    dropout: float = 0.5
-
-
-def rgb_pixelcnn(stack: Stack, cond_channels: int = 0) -> ConditionalPixelCNN:
-    """PixelCNN++ over RGB: a logistic mixture per pixel, G's mean linear in R, B's in R and G."""
-    mixture = LogisticMixture(3, stack.components, RGB_LEVELS)
-    return ConditionalPixelCNN(mixture, stack.filters, stack.blocks, cond_channels, stack.dropout)
-
-
-def to_values(indices: torch.Tensor, levels: int) -> torch.Tensor:
-    """Level indices 0..levels-1 → values in [-1, 1], the PixelCNN's input scale."""
-    return indices.float() * (2.0 / (levels - 1)) - 1
-
-
 def draw(net: ConditionalPixelCNN, cond: torch.Tensor | None, shape: tuple[int, int, int], generator, decode: Decode) -> torch.Tensor:
     """(B, C, H, W) level indices drawn from ``net`` for ``shape`` = (B, H, W), conditioned on ``cond``."""
     batch, height, width = shape
@@ -65,7 +42,20 @@ def draw(net: ConditionalPixelCNN, cond: torch.Tensor | None, shape: tuple[int, 
     return net.mixture.index(values)
 
 
-class PlainPixelCNN(nn.Module):
+def gray_picture(gray: torch.Tensor) -> torch.Tensor:
+    """4-bit gray indices (B, 1, H, W) → the gray RGB picture (B, 3, H, W) of 0..255 they stand for."""
+    return (gray * 255 // (GRAY_LEVELS - 1)).expand(-1, 3, -1, -1)
+
+
+class ImageModel(nn.Module):
+    """What the three models share: ``sample`` is the last of ``sample_stages`` (each factor's draw)."""
+
+    def sample(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> torch.Tensor:
+        """(B, 3, size, size) images of 0..255."""
+        return self.sample_stages(batch, size, generator, decode)[-1]
+
+
+class PlainPixelCNN(ImageModel):
     """p(X) by one PixelCNN++ over RGB (without down- and up-sampling: the same gated stacks as PIC)."""
 
     def __init__(self, stack: Stack) -> None:
@@ -75,11 +65,11 @@ class PlainPixelCNN(nn.Module):
     def nll_parts(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"image": -self.net.log_prob(to_values(image, RGB_LEVELS), None)}
 
-    def sample(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> torch.Tensor:
-        return draw(self.net, None, (batch, size, size), generator, decode)
+    def sample_stages(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> list[torch.Tensor]:
+        return [draw(self.net, None, (batch, size, size), generator, decode)]
 
 
-class GrayscalePixelCNN(nn.Module):
+class GrayscalePixelCNN(ImageModel):
     """p(X̂) · p(X | X̂), X̂ the 4-bit gray image: a 16-way softmax PixelCNN, then PixelCNN++ over RGB with
     f_w(X̂) biasing every gated block."""
 
@@ -99,12 +89,13 @@ class GrayscalePixelCNN(nn.Module):
         cond = self.embedding(to_values(gray, GRAY_LEVELS))
         return draw(self.colour, cond, (gray.shape[0], *gray.shape[-2:]), generator, decode)
 
-    def sample(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> torch.Tensor:
+    def sample_stages(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> list[torch.Tensor]:
+        """[X̂ shown as gray RGB of 0..255, X]."""
         gray = draw(self.gray, None, (batch, size, size), generator, decode)
-        return self.colourize(gray, generator, decode)
+        return [gray_picture(gray), self.colourize(gray, generator, decode)]
 
 
-class PyramidPixelCNN(nn.Module):
+class PyramidPixelCNN(ImageModel):
     """p(X_s) Π p(X_{2r} | X_r): an unconditional PixelCNN++ at the smallest side s, then for each doubling
     a light PixelCNN++ conditioned on f_w(X_r), an embedding that doubles the map. ``scales`` resolutions."""
 
@@ -134,11 +125,11 @@ class PyramidPixelCNN(nn.Module):
             parts[str(large.shape[-1])] = -stage.log_prob(large, embedding(small))
         return parts
 
-    def sample(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> torch.Tensor:
-        """(B, 3, size, size): the smallest image first, then each stage given the one before."""
+    def sample_stages(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> list[torch.Tensor]:
+        """[X_s, …, X_size]: the smallest image first, then each stage given the one before."""
         side = size // 2 ** len(self.stages)
-        image = draw(self.base, None, (batch, side, side), generator, decode)
+        images = [draw(self.base, None, (batch, side, side), generator, decode)]
         for embedding, stage in zip(self.embeddings, self.stages):
             side *= 2
-            image = draw(stage, embedding(to_values(image, RGB_LEVELS)), (batch, side, side), generator, decode)
-        return image
+            images.append(draw(stage, embedding(to_values(images[-1], RGB_LEVELS)), (batch, side, side), generator, decode))
+        return images

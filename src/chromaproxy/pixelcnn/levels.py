@@ -22,3 +22,8 @@ class Levels:
     def value(self, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Level indices → values; in ``dtype`` so that neighbouring bins' edges coincide exactly."""
         return index.to(dtype) * (2 * self.half_bin) - 1
+
+
+def to_values(indices: torch.Tensor, levels: int) -> torch.Tensor:
+    """Level indices 0..levels-1 → float32 values in [-1, 1], the PixelCNN's input scale."""
+    return Levels(levels).value(indices)

@@ -10,12 +10,16 @@ conditioning alone, the baseline that shows what the autoregressive connections 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from chromaproxy.pixelcnn.layers import GatedResidual, ShiftedConv, down_shift, right_shift
 from chromaproxy.pixelcnn.mixture import LogisticMixture
+
+RGB_LEVELS = 256
 
 
 def _down(in_channels: int, out_channels: int) -> ShiftedConv:
@@ -64,3 +68,19 @@ class ConditionalPixelCNN(nn.Module):
         values = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])  # (B·H·W, C)
         side = None if extra is None else extra.permute(0, 2, 3, 1).reshape(-1, extra.shape[1])  # (B·H·W, E)
         return self.mixture.log_prob(flat, values, side).reshape(x.shape[0], -1).sum(dim=1)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A PixelCNN's size: filters, gated blocks per stack, mixture components, dropout."""
+
+    filters: int = 160
+    blocks: int = 4
+    components: int = 10
+    dropout: float = 0.5
+
+
+def rgb_pixelcnn(stack: Stack, cond_channels: int = 0) -> ConditionalPixelCNN:
+    """PixelCNN++ over RGB: a logistic mixture per pixel, G's mean linear in R, B's in R and G."""
+    mixture = LogisticMixture(3, stack.components, RGB_LEVELS)
+    return ConditionalPixelCNN(mixture, stack.filters, stack.blocks, cond_channels, stack.dropout)

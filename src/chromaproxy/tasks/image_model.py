@@ -16,7 +16,8 @@ from typing import ClassVar
 import torch
 
 from chromaproxy.errors import UserError
-from chromaproxy.pixelcnn.image_models import GrayscalePixelCNN, PlainPixelCNN, PyramidPixelCNN, Stack
+from chromaproxy.pixelcnn.image_models import GrayscalePixelCNN, PlainPixelCNN, PyramidPixelCNN
+from chromaproxy.pixelcnn.network import Stack
 from chromaproxy.ranges import Fraction, Positive
 from chromaproxy.tasks.base import Task, TaskContext
 
