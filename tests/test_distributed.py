@@ -98,6 +98,22 @@ def test_a_semi_supervised_run_on_two_processes_follows_the_single_process_losse
     assert_same_weights(rank_weights(tmp_path / "two", 0), rank_weights(tmp_path / "two", 1))
 
 
+def test_an_image_model_without_a_backbone_trains_the_same_on_two_processes(cifar_root, tmp_path):
+    """The pyramid PixelCNN owns every network it trains (model.name=pixels): DDP must sync them all."""
+    from conftest import TASK_REQUIRED
+
+    pyramid = {**TASK_REQUIRED["pyramid_pixelcnn"], "tasks": "[pyramid_pixelcnn]", "task_weights": "[1]",
+               "pyramid_pixelcnn.dropout": 0.0, "train.optimizer": "adam", "train.lr": 0.001}
+    single = pretrain(cifar_root, tmp_path / "one", processes=1, **pyramid)
+    assert single.returncode == 0, single.stderr
+    double = pretrain(cifar_root, tmp_path / "two", processes=2, **pyramid)
+    assert double.returncode == 0, double.stderr
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(one) == len(two) == 8 and one[-1] < one[0]
+    assert torch.allclose(torch.tensor(two), torch.tensor(one), rtol=1e-4, atol=1e-5), (one, two)
+    assert_same_weights(rank_weights(tmp_path / "two", 0), rank_weights(tmp_path / "two", 1))
+
+
 def test_batchnorm_model_keeps_identical_weights_on_every_rank(cifar_root, tmp_path):
     done = pretrain(cifar_root, tmp_path / "nin", processes=2, **{"augment.crop_padding": 4, "augment.hflip": "true"})
     assert done.returncode == 0, done.stderr
