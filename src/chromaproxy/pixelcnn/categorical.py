@@ -24,13 +24,9 @@ class Categorical(Levels):
     def params(self) -> int:
         return self.levels
 
-    def log_prob(
-        self, params: torch.Tensor, x: torch.Tensor, extra: torch.Tensor | None = None, channels: int | None = None,
-    ) -> torch.Tensor:
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """log p(x) per pixel: params (N, levels), x (N, 1) on the levels → (N,). ``extra`` is unused (no
-        side channels); ``channels`` = 0 gives the empty marginal, 0."""
-        if channels == 0:
-            return params.new_zeros(params.shape[0])
+        side channels)."""
         return F.log_softmax(params, dim=1).gather(1, self.index(x)).squeeze(1)
 
     def noise_size(self) -> int:
