@@ -185,6 +185,13 @@ def test_annotate_scripted_end_to_end_on_pets3(tmp_path, one_thread):
     strips = [s for entry in index["classes"].values() for s in entry["strips"]]
     assert strips and all((tmp_path / "run" / "micro" / s).is_file() for s in strips)
     assert "clusters marked distractor" in result.output
+    micro["classes"][next(iter(micro["classes"]))]["clusters"][0]["mark"] = None  # a mark the cache must keep
+    write_micro(tmp_path / "run" / "micro.json", micro)
+    from chromaproxy.segment.annotate import Settings, prepare
+
+    assert prepare(tmp_path / "run", splits.train, splits.classes, network, Settings("pets3", samples=3)) == micro
+    with pytest.raises(UserError, match="--recompute"):
+        prepare(tmp_path / "run", splits.train, splits.classes, network, Settings("pets3", samples=4))
 
 
 def test_annotate_without_a_cue_network_is_a_user_error(tmp_path):

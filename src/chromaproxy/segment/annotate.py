@@ -73,12 +73,16 @@ def cluster_classes(triple, classes: list[str], settings: Settings) -> dict[int,
 
 def prepare(run: Path, split: MaskSet, classes: list[str], network: CueNetwork, settings: Settings,
             recompute: bool = False) -> dict:
-    """RUN/micro.json and RUN/micro/ (strips + index.json), computed unless a cache with the same settings
-    exists; marks already in micro.json survive as long as the clusters do. Returns the micro dict."""
+    """RUN/micro.json and RUN/micro/ (strips + index.json), computed unless they exist; marks in micro.json
+    are never dropped without ``recompute``, so clusters made with other settings are an error. Returns
+    the micro dict."""
     index_path = run / CACHE / INDEX
-    if not recompute and index_path.is_file() and (run / MICRO).is_file():
-        if json.loads(index_path.read_text()).get("settings") == asdict(settings):
-            return read_micro(run / MICRO)
+    if not recompute and (run / MICRO).is_file():
+        saved = json.loads(index_path.read_text()).get("settings") if index_path.is_file() else None
+        if saved != asdict(settings):
+            raise UserError(f"{run / MICRO} holds clusters made with other settings ({saved}); pass --recompute "
+                            f"to cluster again with these (its marks are lost), or keep the settings it was made with")
+        return read_micro(run / MICRO)
     triple = run_cues(network, split, len(classes))
     clusters = cluster_classes(triple, classes, settings)
     if not clusters:
