@@ -42,7 +42,7 @@ def class_patterns(triples, fraction: float = FOREGROUND) -> dict[int, torch.Ten
 def heatmaps(features: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     """Thesis Eq. 3.1: the heatmap of cluster m at position u is ⟨φ_u, mean_m⟩, φ_u the unit pattern there.
     ``features`` (B, C, H, W), ``means`` (M, C) → (B, M, H, W)."""
-    return torch.einsum("bchw,mc->bmhw", unit_patterns(features.float()), means.float())
+    return torch.einsum("bchw,mc->bmhw", unit_patterns(features.float()), means.to(features.device, torch.float32))
 
 
 def best_cluster(features: torch.Tensor, means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
