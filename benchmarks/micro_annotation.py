@@ -48,7 +48,17 @@ def measure(network, micro, split, classes) -> dict:
     suppressed = suppress_distractors(cams, features, labels, micro)
     after = cue_confusion(suppressed, labels, split.masks, len(classes), FOREGROUND)
     per_class = {name: [round(float(b), 4), round(float(a), 4)] for name, b, a in zip(classes, class_iou(before), class_iou(after))}
-    return {"miou_before": round(mean_iou(before), 4), "miou_after": round(mean_iou(after), 4), "iou_before_after": per_class}
+    return {"miou_before": round(mean_iou(before), 4), "miou_after": round(mean_iou(after), 4),
+            "fg_precision_before_after": [foreground_share(before, 0), foreground_share(after, 0)],
+            "fg_recall_before_after": [foreground_share(before, 1), foreground_share(after, 1)],
+            "iou_before_after": per_class}
+
+
+def foreground_share(confusion: torch.Tensor, axis: int) -> float:
+    """Pixels given their true foreground class, as a share of those predicted foreground (axis 0:
+    precision of the cues) or of the true foreground pixels (axis 1: recall); rows = truth."""
+    correct = confusion.diagonal()[1:].sum()
+    return round(float(correct / confusion[1:, :].sum() if axis else correct / confusion[:, 1:].sum()), 4)
 
 
 def main() -> None:

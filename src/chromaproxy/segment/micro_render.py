@@ -1,9 +1,10 @@
 """The pictures of the annotation page: per class and cluster, one strip of heatmap overlays (thesis
 Eq. 3.1) on the same sampled training photos, so a person compares clusters photo by photo.
 
-A heatmap is upsampled bilinearly from the feature map to the 160 px canvas, cropped to the photo, scaled
-by the strip's largest value (so strips of one class share no scale, but a cluster's photos do) and
-blended over the photo through matplotlib's ``inferno`` colours.
+A heatmap is upsampled bilinearly from the feature map to the 160 px canvas, cropped to the photo, mapped
+from the strip's range of values to [0, 1] (a cluster's photos share one scale; inner products of
+non-negative unit vectors are rarely near 0, so scaling by the maximum alone would leave every photo
+bright) and blended over the photo through matplotlib's ``inferno`` colours.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def strip(split: MaskSet, index: list[int], maps: torch.Tensor) -> Image.Image:
     """Photos ``index`` of the split side by side, each with its heatmap ``maps`` (n, h, w) over it."""
     side = split.images.shape[-1]
     heat = F.interpolate(maps[:, None], size=(side, side), mode="bilinear", align_corners=False)[:, 0]  # (n, S, S)
-    heat = (heat.clamp(min=0) / heat.max().clamp(min=1e-12)).numpy()
+    inside = torch.zeros_like(heat, dtype=torch.bool)
+    for j, i in enumerate(index):
+        inside[j, : split.sizes[i, 0], : split.sizes[i, 1]] = True  # the photo, not the canvas padding
+    low, high = heat[inside].min(), heat[inside].max()
+    heat = ((heat - low) / (high - low).clamp(min=1e-12)).clamp(0, 1).numpy()  # the strip's range → [0, 1]
     tiles = []
     for j, i in enumerate(index):
         h, w = split.sizes[i].tolist()
