@@ -406,7 +406,8 @@ def annotate(
 
     network, data = open_cue_network(run)
     splits = load_masks(data, resolve_root(root))
-    err_console.print(f"clustering the foreground patterns of {len(splits.train)} {data} training photos (cached in {run / 'micro'})")
+    if recompute or not (run / "micro.json").is_file():
+        err_console.print(f"clustering the foreground patterns of {len(splits.train)} {data} training photos into {run / 'micro'}", soft_wrap=True)
     micro = prepare(run, splits.train, splits.classes, network, Settings(data=data, samples=samples), recompute)
     if scripted:
         _scripted_marks(run, micro, network, splits, overlap)
