@@ -119,8 +119,11 @@ def test_suppress_distractors_zeroes_exactly_the_distractor_positions():
 
 def test_suppress_distractors_refuses_a_micro_of_other_features():
     micro = _micro({1: torch.rand(2, 6)}, 6)
+    cams, labels = torch.rand(1, 2, 3, 3), torch.ones(1, 2, dtype=torch.bool)
     with pytest.raises(UserError, match="6-channel"):
-        suppress_distractors(torch.rand(1, 2, 3, 3), torch.rand(1, 8, 3, 3), torch.ones(1, 2, dtype=torch.bool), micro)
+        suppress_distractors(cams, torch.rand(1, 8, 3, 3), labels, micro)
+    with pytest.raises(UserError, match="not a micro.json"):
+        suppress_distractors(cams, torch.rand(1, 6, 3, 3), labels, {"classes": {}})
 
 
 def test_micro_json_round_trip_and_errors(tmp_path):

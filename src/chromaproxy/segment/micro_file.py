@@ -83,7 +83,9 @@ def set_mark(micro: dict, class_id: str, cluster: int, mark: str | None) -> None
 
 def class_clusters(micro: dict, channels: int, num_classes: int):
     """Yield (class id, means (M, C) float32, distractor (M,) bool) per class, checking that micro.json
-    was made with features of ``channels`` channels and classes below ``num_classes``."""
+    was made with features of ``channels`` channels and classes below ``num_classes`` (a dict parsed
+    from the file by anyone, not only ``read_micro``, is checked whole first)."""
+    check_micro(micro, "micro.json")
     if micro["channels"] != channels:
         raise UserError(f"micro.json was made from {micro['channels']}-channel features but the cue network gives "
                         f"{channels}; annotate the run whose cue network is used (chromaproxy annotate RUN)")
