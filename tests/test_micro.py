@@ -200,3 +200,25 @@ def test_annotate_scripted_end_to_end_on_pets3(tmp_path, one_thread):
 def test_annotate_without_a_cue_network_is_a_user_error(tmp_path):
     result = CliRunner().invoke(app, ["annotate", str(tmp_path)])  # main() prints a UserError as one line
     assert isinstance(result.exception, UserError) and "holds no cue network" in str(result.exception)
+
+
+def test_the_stand_in_cam_network_learns_and_reloads(tmp_path, one_thread):
+    from chromaproxy.segment.camnet import label_loss, load_cam_network, save_cam_network, train_cam_network
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.tensor([[True, c == 1, c == 2] for c in [1, 2] * 4])
+    images[labels[:, 1], 0] = 255  # class 1 photos are red: learnable in a few steps
+    network = train_cam_network(images, labels, steps=0, batch_size=8, width=4)
+    before = label_loss(network, images, labels).item()
+    network = train_cam_network(images, labels, steps=5, batch_size=8, width=4)
+    assert label_loss(network, images, labels).item() < before
+    cams, features, predicted = network(images)
+    assert cams.shape == (8, 3, 4, 4) and features.shape == (8, 16, 4, 4) and (cams[:, 0] == 0).all()
+    assert predicted[:, 0].all() and torch.equal(network(images, labels)[2], labels)
+    save_cam_network(network, tmp_path, "toy", ["background", "red", "other"])
+    again, settings = load_cam_network(tmp_path)
+    assert settings["data"] == "toy" and torch.equal(again(images)[0], cams)
+    (tmp_path / "cue_network.json").write_text("{")
+    with pytest.raises(UserError, match="cannot be loaded"):
+        load_cam_network(tmp_path)

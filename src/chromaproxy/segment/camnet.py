@@ -95,7 +95,11 @@ def load_cam_network(run: Path) -> tuple[CamNetwork, dict]:
     if not (run / SETTINGS).is_file() or not (run / WEIGHTS).is_file():
         raise UserError(f"{run} holds no cue network ({SETTINGS} + {WEIGHTS}); train one with "
                         f"'python benchmarks/micro_annotation.py --data pets3 --out {run}'")
-    settings = json.loads((run / SETTINGS).read_text())
-    network = CamNetwork(len(settings["classes"]), settings["width"])
-    network.load_state_dict(load_file(str(run / WEIGHTS)))
+    try:
+        settings = json.loads((run / SETTINGS).read_text())
+        network = CamNetwork(len(settings["classes"]), settings["width"])
+        network.load_state_dict(load_file(str(run / WEIGHTS)))
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{run}'s cue network cannot be loaded ({first[:160]}); train it again") from None
     return network.eval(), settings
