@@ -418,6 +418,76 @@ def report(
     console.print(f"wrote {path}")
 
 
+@app.command(
+    epilog="Examples:\n\n  chromaproxy annotate runs/sec --port 8765        (open the URL it prints; Ctrl-C when done)\n\n"
+    "  chromaproxy annotate runs/sec --scripted          (marks from the ground-truth masks, no person)\n\n"
+    "then:  chromaproxy pretrain configs/sec-pets3-quick.yaml sec.micro=runs/sec/micro.json out=runs/sec-micro",
+)
+def annotate(
+    run: Path = typer.Argument(..., help="A run directory with a cue network (a SEC run, or a CAM network from benchmarks/micro_annotation.py)."),
+    port: int = typer.Option(8765, "--port", help="Port of the local page."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Keep the default: another address lets anyone who can reach it rewrite micro.json."),
+    scripted: bool = typer.Option(False, "--scripted", help="Mark clusters from the training masks instead of serving the page: a cluster whose region lies under --overlap inside its class's mask is a distractor.", metavar=""),
+    overlap: float = typer.Option(0.5, "--overlap", min=0.0, max=1.0, help="With --scripted: the share of a cluster's region inside the class's mask below which it is a distractor."),
+    samples: int = typer.Option(12, "--samples", min=1, help="Training photos per class shown in each cluster's heatmap strip."),
+    root: Optional[str] = typer.Option(None, "--root", help="Parent folder of the mask datasets (default: $CHROMAPROXY_DATA, else ~/.cache/chromaproxy)."),
+    recompute: bool = typer.Option(False, "--recompute", help="Cluster again even if RUN/micro/ holds clusters (marks are lost).", metavar=""),
+) -> None:
+    """Micro-annotation: cluster the patterns the run's cue network finds on each class's foreground
+    (cached in RUN/micro/), then serve a local page that shows each cluster's heatmaps on training photos
+    and saves a click per cluster, object or distractor, to RUN/micro.json."""
+    from chromaproxy.data.sources import resolve_root
+    from chromaproxy.segment.annotate import Settings, open_cue_network, prepare
+    from chromaproxy.segment.sources import load_masks
+
+    network, data = open_cue_network(run)
+    splits = load_masks(data, resolve_root(root))
+    if recompute or not (run / "micro.json").is_file():
+        err_console.print(f"clustering the foreground patterns of {len(splits.train)} {data} training photos into {run / 'micro'}", soft_wrap=True)
+    micro = prepare(run, splits.train, splits.classes, network, Settings(data=data, samples=samples), recompute)
+    if scripted:
+        _scripted_marks(run, micro, network, splits, overlap)
+    else:
+        _serve_page(run, host, port)
+
+
+def _scripted_marks(run: Path, micro: dict, network: Any, splits: Any, overlap: float) -> None:
+    from chromaproxy.segment.annotate import run_cues
+    from chromaproxy.segment.micro import FOREGROUND, distractor_share
+    from chromaproxy.segment.micro_file import write_micro
+    from chromaproxy.segment.micro_script import scripted_marks
+
+    triple = run_cues(network, splits.train, len(splits.classes))
+    overlaps = scripted_marks(micro, triple, splits.train.masks, FOREGROUND, overlap)
+    write_micro(run / "micro.json", micro)
+    table = Table("class", "cluster", "patterns", "inside mask", "mark")
+    for c, shares in overlaps.items():
+        for m, share in enumerate(shares):
+            cluster = micro["classes"][str(c)]["clusters"][m]
+            table.add_row(splits.classes[c], str(m), str(cluster["patterns"]), "-" if share is None else f"{100 * share:.0f}%", cluster["mark"])
+    console.print(table)
+    marked, total = distractor_share(micro)
+    console.print(f"{marked} of {total} clusters marked distractor; wrote {run / 'micro.json'}")
+
+
+def _serve_page(run: Path, host: str, port: int) -> None:
+    from chromaproxy.web.server import LOOPBACK, AnnotationServer
+
+    try:
+        server = AnnotationServer(run, host, port)
+    except OSError as error:
+        raise UserError(f"cannot serve on {host}:{port} ({error.strerror}); pick another port with --port") from None
+    if host not in LOOPBACK:
+        err_console.print(f"[bold yellow]warning:[/bold yellow] bound to {host}: anyone who can reach it can change {run / 'micro.json'}")
+    console.print(f"micro-annotation page: [bold]{server.url}[/bold]  (marks saved to {run / 'micro.json'}; Ctrl-C to stop)", soft_wrap=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print(f"stopped; the marks are in {run / 'micro.json'}")
+    finally:
+        server.server_close()
+
+
 @data_app.command(
     "info",
     epilog="Examples:  chromaproxy data info cifar10\n\n  chromaproxy data info folder --path ~/photos --image-size 64",
