@@ -71,8 +71,9 @@ def tiny_graph() -> Path:
 
 
 # Options a task cannot default, for tests that run every registered task: pseudolabel needs a source,
-# transitive a graph.
-TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}, "transitive": {"graph": str(tiny_graph())}}
+# transitive a graph, sec a mask dataset (and a one-epoch cue network).
+TASK_REQUIRED = {"pseudolabel": {"pseudolabel.labels": "random"}, "transitive": {"graph": str(tiny_graph())},
+                 "sec": {"data.name": "pets3", "augment.crop_padding": 0, "sec.cue_epochs": 1}}
 
 
 def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:

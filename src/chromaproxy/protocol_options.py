@@ -130,6 +130,7 @@ class SegOptions(ScheduleOptions):
     train_limit: Positive[int] | None = None  # first N training images only (quick runs)
     test_limit: Positive[int] | None = None
     grid_images: NonNegative[int] = 6  # first N test photos drawn photo | truth | predicted in eval/segmentation_grid.png
+    crf: bool = True  # SEC runs: also score the dense-CRF post-processed output (miou_crf), as the paper does
     epochs: Positive[int] = 20
     batch_size: Positive[int] = 16
     lr: Positive[float] = 0.01

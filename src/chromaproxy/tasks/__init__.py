@@ -10,6 +10,7 @@ from chromaproxy.tasks.pic import PicTask
 from chromaproxy.tasks.pseudolabel import PseudolabelTask
 from chromaproxy.tasks.relpos import RelposTask
 from chromaproxy.tasks.rotation import RotationTask
+from chromaproxy.tasks.sec import SecTask
 from chromaproxy.tasks.supervised import SupervisedTask
 from chromaproxy.tasks.transitive import TransitiveTask
 
@@ -25,6 +26,7 @@ TASKS: dict[str, type[Task]] = {
     PseudolabelTask.name: PseudolabelTask,
     PicTask.name: PicTask,
     TransitiveTask.name: TransitiveTask,
+    SecTask.name: SecTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]
