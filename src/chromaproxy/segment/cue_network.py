@@ -11,12 +11,13 @@ it back to later stages (micro-annotation reads its CAMs and features).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from rich.progress import track
+from rich.console import Console
 from torch import nn
 
 from chromaproxy.checkpoint import load_checkpoint, read_meta, save_checkpoint
@@ -62,8 +63,8 @@ def train_cue_network(network: CueNetwork, photos: torch.Tensor, labels: torch.T
     spec = AugmentSpec(crop_padding=max(1, photos.shape[-1] // 16), hflip=True)
     optimizer = torch.optim.Adam(network.parameters(), lr=options.cue_lr)
     network.to(device).train()
-    history = []
-    for _ in track(range(options.cue_epochs), description="cue network (GAP classifier)", disable=not progress):
+    history, console, start = [], Console(stderr=True, quiet=not progress), time.monotonic()
+    for epoch in range(options.cue_epochs):
         order, total = torch.randperm(len(photos), generator=generator), 0.0
         for index in order.split(options.cue_batch_size):
             rgb = augment(photos[index], spec, generator).to(device)
@@ -74,6 +75,8 @@ def train_cue_network(network: CueNetwork, photos: torch.Tensor, labels: torch.T
             optimizer.step()
             total += loss.item() * len(index)
         history.append(total / len(photos))
+        console.print(f"cue network: epoch {epoch + 1}/{options.cue_epochs} loss {history[-1]:.4f} "
+                      f"({time.monotonic() - start:.0f} s)", soft_wrap=True)  # a line each epoch: logs show it too
     return history
 
 

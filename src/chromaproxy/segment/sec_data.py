@@ -16,7 +16,7 @@ import torch
 from chromaproxy.data.sources import resolve_root
 from chromaproxy.data.types import DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
-from chromaproxy.segment.cue_stage import cue_maps
+from chromaproxy.segment.cue_stage import cue_maps, read_micro
 from chromaproxy.segment.images import dominant_labels, square_photos
 from chromaproxy.segment.masks import IGNORE, MaskSet, image_labels
 from chromaproxy.segment.packing import pack
@@ -45,6 +45,8 @@ def check_sec_config(cfg: Any) -> None:
 def sec_training_images(cfg: Any, run: Path | None, device: torch.device, progress: bool = True):
     """(source, held-out test index, packed training images, warnings), as ``engine.data.training_images``."""
     check_sec_config(cfg)
+    if cfg.sec.micro:
+        read_micro(cfg.sec.micro)  # a missing file stops the run now, not after the cue network has trained
     splits = load_masks(cfg.data.name, resolve_root(cfg.data.root), cfg.data.path)
     classes, side = splits.classes, cfg.data.image_size
     if classes[0] != "background":
