@@ -11,10 +11,12 @@ import torch
 from typer.testing import CliRunner
 
 from chromaproxy.cli import app
-from chromaproxy.config import load_config
+from chromaproxy.config import load_config, save_config
 from chromaproxy.errors import UserError
 from chromaproxy.network import Network
+from chromaproxy.checkpoint import load_checkpoint
 from chromaproxy.segment import cue_stage
+from chromaproxy.segment.cue_network import init_from_cue_network, load_cue_network
 from chromaproxy.segment.packing import pack, unpack
 from chromaproxy.segment.sec import expansion_loss
 from chromaproxy.segment.sec_data import sec_training_images
@@ -115,6 +117,13 @@ def test_the_cue_stage_runs_once_and_resume_and_sec_cues_reuse_it(one_thread, tm
     shared = load_config(None, ["tasks=[sec]", *TINY, "data.limit=12", f"sec.cues={tmp_path / 'a'}", "sec.losses=[expand]"])
     reused = sec_training_images(shared, tmp_path / "b", torch.device("cpu"), progress=False)[2]
     assert len(calls) == 1 and torch.equal(reused.images, first.images) and (tmp_path / "b/sec/cues.safetensors").is_file()
+    save_config(shared, tmp_path / "b/config.yaml")  # what pretrain writes first
+    network, _ = _task()
+    init_from_cue_network(network.backbone, tmp_path / "b")  # sec.init=cues: the copied cue network's backbone
+    cams, _, labels = load_cue_network(tmp_path / "b")(first.images[:2, :, :SIDE].float() / 255)
+    assert cams.shape[:2] == labels.shape == (2, K) and labels[:, 0].all()
+    saved = load_checkpoint(tmp_path / "b/sec/cue_network.safetensors", "backbone.")
+    assert all(torch.equal(saved[k], v) for k, v in network.backbone.state_dict().items())
     other = load_config(None, ["tasks=[sec]", *TINY, "data.limit=12", f"sec.cues={tmp_path / 'a'}", "sec.fg_fraction=0.3"])
     with pytest.raises(UserError, match="holds no cues for these images"):
         sec_training_images(other, tmp_path / "c", torch.device("cpu"), progress=False)

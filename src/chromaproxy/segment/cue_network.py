@@ -84,6 +84,15 @@ def save_cue_network(network: CueNetwork, path: Path, meta: dict[str, Any]) -> N
     save_checkpoint(path, network.state_dict(), meta)
 
 
+def init_from_cue_network(backbone: nn.Module, run: Path) -> None:
+    """``sec.init=cues``: SEC's backbone starts from the cue network's (the paper starts both networks from
+    the same ImageNet classifier; here the image-label classifier of the cue stage stands in for it)."""
+    path = run / "sec" / NETWORK_FILE
+    if not path.is_file():
+        raise UserError(f"sec.init=cues needs {path}, which the cue stage writes; rerun without resume, or set sec.init=random")
+    backbone.load_state_dict(load_checkpoint(path, "backbone."))
+
+
 def load_cue_network(run_dir: str | Path) -> "CueModel":
     """The cue network a finished (or cue-stage-finished) SEC run saved, in eval mode on the CPU.
 

@@ -59,6 +59,7 @@ def cue_maps(cfg: Any, photos: torch.Tensor, labels: torch.Tensor, classes: list
             console.print(f"cue stage: reusing the cues saved in {folder / CUE_DIR / CUES_FILE}", soft_wrap=True)
             if run is not None and folder != run:
                 _save(run, saved, labels, wanted)
+                _copy_network(folder, run)
             return saved
     if cfg.sec.cues:
         raise UserError(f"sec.cues={cfg.sec.cues} holds no cues for these images and settings "
@@ -79,6 +80,13 @@ def _saved(path: Path, wanted: dict[str, Any]) -> torch.Tensor | None:
 def _save(run: Path, maps: torch.Tensor, labels: torch.Tensor, wanted: dict[str, Any]) -> None:
     (run / CUE_DIR).mkdir(parents=True, exist_ok=True)
     save_checkpoint(run / CUE_DIR / CUES_FILE, {"cues": maps, "labels": labels.to(torch.uint8)}, wanted)
+
+
+def _copy_network(source: Path, run: Path) -> None:
+    """The cue network beside the cues it made, so ``sec.init=cues`` and ``load_cue_network`` find it in the run."""
+    path = source / CUE_DIR / NETWORK_FILE
+    if path.is_file():
+        save_checkpoint(run / CUE_DIR / NETWORK_FILE, load_checkpoint(path), read_meta(path))
 
 
 def _cue_network(cfg, photos, labels, classes, run, device, progress, wanted) -> CueNetwork:

@@ -48,6 +48,7 @@ class SecOptions:
     crf_scale: Positive[float] = 12.0  # s of the constrain loss's CRF (θα = 80/s, θγ = 3/s output pixels; 12 at 41x41)
     fg_fraction: Fraction[float] = 0.2  # foreground cue: CAM above this fraction of its maximum
     bg_fraction: Fraction[float] = 0.1  # background cue: this share of least salient pixels
+    init: Literal["cues", "random"] = "cues"  # SEC's backbone starts from the cue network's (the paper: both from ImageNet) or at random
     cue_epochs: Positive[int] = 30  # training epochs of the cue network (GAP multi-label classifier)
     cue_lr: Positive[float] = 1e-3  # its Adam learning rate
     cue_batch_size: Positive[int] = 32
