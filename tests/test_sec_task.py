@@ -144,6 +144,7 @@ def test_the_protocol_on_a_sec_run_scores_its_own_output_and_its_cues(one_thread
     assert {"miou", "pixel_accuracy", "iou", "miou_crf", "cue_miou", "cue_coverage"} <= metrics
     assert all(r["tap"] is None and 0 <= r["value"] <= 1 for r in content["results"])
     assert content["manifest"]["segmenter"] == "the run's own SEC network"
+    assert (run / "eval/segmentation_grid.png").stat().st_size > 1000
     result = runner.invoke(app, ["evaluate", str(run), "--protocol", "segmentation", "seg.data=pets3"])
     assert isinstance(result.exception, UserError) and "evaluate it with seg.data=voc" in str(result.exception)
 

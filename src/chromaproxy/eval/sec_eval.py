@@ -25,6 +25,7 @@ from chromaproxy.data.augment import to_float
 from chromaproxy.data.sources import resolve_root
 from chromaproxy.errors import UserError
 from chromaproxy.eval.results import record
+from chromaproxy.eval.segmentation_grid import write_prediction_grid
 from chromaproxy.network import load_network
 from chromaproxy.segment.crf import MAX_POSITIONS, CrfParams, dense_crf
 from chromaproxy.segment.cue_stage import CUE_DIR, CUES_FILE
@@ -34,6 +35,7 @@ from chromaproxy.segment.metrics import class_iou, confusion_matrix, mean_iou, p
 from chromaproxy.segment.sources import load_masks
 from chromaproxy.tasks import TASKS
 
+GRID_FILE = "segmentation_grid.png"
 PAPER_SIDE = 321  # the input side SEC's CRF settings belong to
 CRF_CHUNK = 4  # photos per exact mean-field pass: a 64 x 64 grid's kernel is 64 MB per photo
 
@@ -58,7 +60,11 @@ def sec_records(session: Any, options: Any) -> list[dict]:
     def predict(rgb: torch.Tensor) -> torch.Tensor:
         return task.scores(network.backbone.forward_features(network.input(rgb), task.taps))
 
-    raw, crf = confusions(predict, test, cfg.data.image_size, len(splits.classes), options, session.device)
+    raw, crf, first = confusions(predict, test, cfg.data.image_size, len(splits.classes), options, session.device)
+    if options.grid_images > 0:
+        shown = torch.arange(min(options.grid_images, len(first)))
+        session.pictures.append(write_prediction_grid(test.images[shown], test.masks[shown], first[shown], test.sizes[shown],
+                                                      len(splits.classes), session.run / "eval" / GRID_FILE))
     params = {"data": options.data, "weights": session.weights}
     records = score_records(raw, "", splits.classes, params)
     if crf is not None:
@@ -81,31 +87,36 @@ def score_records(confusion: torch.Tensor, suffix: str, classes: list[str], para
 
 @torch.no_grad()
 def confusions(predict, test: MaskSet, side: int, num_classes: int, options: Any, device: torch.device):
-    """Confusion matrices of the raw score maps and (``options.crf``) of their CRF output, else None."""
+    """Confusion matrices of the raw score maps and (``options.crf``) of their CRF output, else None; and the
+    first batch's raw predictions on the canvas (B, S, S)."""
     raw = torch.zeros(num_classes, num_classes, dtype=torch.long)
     crf = raw.clone() if options.crf else None
-    grid = min(side, options.crf_grid, int(MAX_POSITIONS**0.5))
+    grid, first = min(side, options.crf_grid, int(MAX_POSITIONS**0.5)), None
     for start in range(0, len(test), options.batch_size):
         part = test.subset(torch.arange(start, min(start + options.batch_size, len(test))))
         rgb = to_float(square_photos(part, side).to(device))
         probs = F.softmax(predict(rgb), dim=1)  # (B, K, h, w)
-        raw += _scored(probs, part)
+        confusion, predicted = _scored(probs, part)
+        raw, first = raw + confusion, predicted if first is None else first
         if crf is not None:
             small = F.interpolate(rgb * 255, size=(grid, grid), mode="bilinear", antialias=True, align_corners=False)
             coarse = F.interpolate(probs, size=(grid, grid), mode="bilinear", align_corners=False)
             params = CrfParams(scale=PAPER_SIDE / grid)
             refined = [dense_crf(p, r, params) for p, r in zip(coarse.split(CRF_CHUNK), small.clamp(0, 255).split(CRF_CHUNK))]
-            crf += _scored(torch.cat(refined), part)
-    return raw, crf
+            crf += _scored(torch.cat(refined), part)[0]
+    return raw, crf, first
 
 
-def _scored(probs: torch.Tensor, part: MaskSet) -> torch.Tensor:
-    """Confusion of ``probs`` (B, K, h, w), each resized to its photo's own size, against the masks."""
+def _scored(probs: torch.Tensor, part: MaskSet) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confusion of ``probs`` (B, K, h, w), each resized to its photo's own size, against the masks; and
+    the predictions on the canvas (B, S, S), 0 beyond each photo."""
     total = torch.zeros(probs.shape[1], probs.shape[1], dtype=torch.long)
+    canvas = torch.zeros(part.masks.shape, dtype=torch.long)
     for i, (h, w) in enumerate(part.sizes.tolist()):
-        predicted = F.interpolate(probs[i : i + 1], size=(h, w), mode="bilinear", align_corners=False).argmax(1)[0]
-        total += confusion_matrix(predicted.cpu(), part.masks[i, :h, :w], probs.shape[1])
-    return total
+        predicted = F.interpolate(probs[i : i + 1], size=(h, w), mode="bilinear", align_corners=False).argmax(1)[0].cpu()
+        total += confusion_matrix(predicted, part.masks[i, :h, :w], probs.shape[1])
+        canvas[i, :h, :w] = predicted
+    return total, canvas
 
 
 def cue_records(run, train: MaskSet, classes: list[str], params: dict) -> list[dict]:
