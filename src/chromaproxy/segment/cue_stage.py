@@ -89,12 +89,14 @@ def _copy_network(source: Path, run: Path) -> None:
         save_checkpoint(run / CUE_DIR / NETWORK_FILE, load_checkpoint(path), read_meta(path))
 
 
-def _cue_network(cfg, photos, labels, classes, run, device, progress, wanted) -> CueNetwork:
+def _cue_network(cfg: Any, photos: torch.Tensor, labels: torch.Tensor, classes: list[str], run: Path | None,
+                 device: torch.device, progress: bool, wanted: dict[str, Any]) -> CueNetwork:
     """The run's saved cue network when it was trained for these images, else a newly trained one (saved)."""
     torch.manual_seed(cfg.seed)
     network = CueNetwork(cfg, len(classes))
     path = run / CUE_DIR / NETWORK_FILE if run is not None else None
-    if path is not None and path.is_file() and {k: read_meta(path).get(k) for k in wanted} == wanted:
+    meta = read_meta(path) if path is not None and path.is_file() else {}
+    if {key: meta.get(key) for key in wanted} == wanted:
         network.load_state_dict(load_checkpoint(path))
         return network.to(device)
     history = train_cue_network(network, photos, labels, cfg.sec, device, cfg.seed, progress)
