@@ -136,7 +136,7 @@ def test_the_protocol_on_a_sec_run_scores_its_own_output_and_its_cues(one_thread
     result = runner.invoke(app, ["pretrain", str(REPO / "configs/sec-pets3-quick.yaml"), f"out={run}", *common,
                                  "train.max_steps=2", "train.batch_size=2", "seg.data=voc", "seg.crf_grid=16"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["evaluate", str(run), "--protocol", "segmentation", "seg.data=voc", f"seg.path={tmp_path / 'voc'}"])
+    result = runner.invoke(app, ["evaluate", str(run), "--protocol", "segmentation", "seg.data=voc"])  # seg.path: the run's data.path
     assert result.exit_code == 0, result.output
     assert "the run's own SEC network" in " ".join(result.output.split())
     content = json.loads((run / "eval/segmentation.json").read_text())

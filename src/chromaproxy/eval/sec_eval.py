@@ -50,7 +50,7 @@ def sec_records(session: Any, options: Any) -> list[dict]:
     if options.data != cfg.data.name:
         raise UserError(f"{session.run} is a SEC run on data.name={cfg.data.name}; its classes are that dataset's, "
                         f"so evaluate it with seg.data={cfg.data.name}")
-    splits = load_masks(options.data, resolve_root(cfg.data.root), options.path)
+    splits = load_masks(options.data, resolve_root(cfg.data.root), options.path or cfg.data.path)  # default: where it trained
     test = _first(splits.test, options.test_limit)
     session.manifest_extra.update(dataset=options.data, location=splits.location, classes=splits.classes,
                                   splits={"train": len(splits.train), "test": len(test)}, segmenter="the run's own SEC network")
