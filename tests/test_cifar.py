@@ -160,7 +160,7 @@ def test_unknown_source_lists_valid_names_closest_first() -> None:
         load_source("cifar")
     with pytest.raises(UserError, match=r"choose one of folder, "):
         load_source("folders")
-    with pytest.raises(UserError, match=r"choose one of svhn, stl10, "):
+    with pytest.raises(UserError, match=r"choose one of svhn, "):
         load_source("svnh")
 
 
