@@ -71,7 +71,8 @@ def tiny_graph() -> Path:
 
 
 # Options a task cannot default, for tests that run every registered task: pseudolabel needs a source,
-# transitive a graph, the image models the identity backbone (and, for speed, a few filters).
+# transitive a graph, the image models the identity backbone (and, for speed, a few filters), sec a mask
+# dataset (and a one-epoch cue network).
 TASK_REQUIRED = {
     "pseudolabel": {"pseudolabel.labels": "random"},
     "transitive": {"graph": str(tiny_graph())},
@@ -81,6 +82,7 @@ TASK_REQUIRED = {
     "pyramid_pixelcnn": {"model.name": "pixels", "pyramid_pixelcnn.base_filters": 8, "pyramid_pixelcnn.base_blocks": 1,
                          "pyramid_pixelcnn.filters": 8, "pyramid_pixelcnn.blocks": 1, "pyramid_pixelcnn.embedding_blocks": 2,
                          "pyramid_pixelcnn.embedding_down": "[]", "pyramid_pixelcnn.embedding_up": "[1]"},
+    "sec": {"data.name": "pets3", "augment.crop_padding": 0, "sec.cue_epochs": 1},
 }
 
 

@@ -158,9 +158,9 @@ def test_extraction_refuses_members_outside_the_target(tmp_path: Path, name: str
 def test_unknown_source_lists_valid_names_closest_first() -> None:
     with pytest.raises(UserError, match=r"data.name=cifar: choose one of cifar10, cifar100, cifar100-20, "):
         load_source("cifar")
-    with pytest.raises(UserError, match=r"choose one of folder, cifar10"):
+    with pytest.raises(UserError, match=r"choose one of folder, "):
         load_source("folders")
-    with pytest.raises(UserError, match=r"choose one of svhn, stl10, "):
+    with pytest.raises(UserError, match=r"choose one of svhn, "):
         load_source("svnh")
 
 

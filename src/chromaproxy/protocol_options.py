@@ -138,6 +138,8 @@ class SegOptions(ScheduleOptions):
     train_limit: Positive[int] | None = None  # first N training images only (quick runs)
     test_limit: Positive[int] | None = None
     grid_images: NonNegative[int] = 6  # first N test photos drawn photo | truth | predicted in eval/segmentation_grid.png
+    crf: bool = True  # SEC runs: also score the dense-CRF post-processed output (miou_crf), as the paper does
+    crf_grid: Annotated[int, Range(2, 64)] = 64  # SEC runs: side of the square grid the exact CRF runs on
     epochs: Positive[int] = 20
     batch_size: Positive[int] = 16
     lr: Positive[float] = 0.01

@@ -104,6 +104,16 @@ def _folder(options: SourceOptions) -> DatasetSplits:
     )
 
 
+def _masks(name: str) -> Callable[[SourceOptions], DatasetSplits]:
+    def load(options: SourceOptions) -> DatasetSplits:
+        # imported here: segment/ reads data.folder, so a module-level import would make a package cycle
+        from chromaproxy.segment.images import mask_image_splits
+
+        return mask_image_splits(name, options.root, options.path, options.image_size)
+
+    return load
+
+
 CIFAR10_EXPECTED = Expected({"train": 50000, "test": 10000}, num_classes=10, train_mean_rgb=(125.3, 123.0, 113.9))
 CIFAR100_EXPECTED = Expected({"train": 50000, "test": 10000}, num_classes=100, train_mean_rgb=(129.3, 124.1, 112.4))
 STL10_EXPECTED = Expected(
@@ -123,6 +133,7 @@ SOURCES: dict[str, Source] = {
     "stl10": Source(_stl10, STL10_EXPECTED, ((113.9 / 255, 112.2 / 255, 103.7 / 255), (66.4 / 255, 65.4 / 255, 69.2 / 255))),
     "svhn": Source(_svhn, SVHN_EXPECTED, ((111.6 / 255, 113.2 / 255, 120.6 / 255), (50.5 / 255, 51.3 / 255, 50.2 / 255))),
     "folder": Source(_folder),
+    **{name: Source(_masks(name)) for name in ("pets3", "coco200", "camvid", "voc")},  # photos of a mask dataset (segment/images.py)
 }
 
 

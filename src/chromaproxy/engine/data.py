@@ -17,6 +17,7 @@ from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
 from chromaproxy.errors import UserError
 from chromaproxy.inference.recolorize import recolorized_for
 from chromaproxy.io import atomic_write_text
+from chromaproxy.segment.sec_data import sec_training_images, trains_on_cues
 from chromaproxy.tasks import TASKS
 from chromaproxy.video.pairs import graph_pairs, trains_on_graph
 
@@ -42,7 +43,10 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True, device: torc
     """Load the dataset the config names and cut it into the run's splits (saved as ``splits.json``);
     pseudo-labels and recolorized images (Color-S4L, computed on ``device``) cover every training image."""
     data = cfg.data
-    source, test_index, full, warnings = training_images(cfg, progress)
+    if trains_on_cues(cfg):  # SEC: a mask dataset's photos with their cues, from the run's cue stage
+        source, test_index, full, warnings = sec_training_images(cfg, run, device or torch.device("cpu"), progress)
+    else:
+        source, test_index, full, warnings = training_images(cfg, progress)
     if full.pseudo_labels is None and any(TASKS[name].targets_from == "pseudo_labels" for name in cfg.tasks):
         full = dataclasses.replace(full, pseudo_labels=pseudo_labels_for(cfg, full))
     if cfg.colorizer is not None:

@@ -45,6 +45,8 @@ from chromaproxy.eval.features import extract_features
 from chromaproxy.io import checkpoint_dir
 from chromaproxy.network import Network, check_model, load_weights, model_description
 from chromaproxy.optim import build_optimizer, lr_at, set_lr
+from chromaproxy.segment.cue_network import init_from_cue_network
+from chromaproxy.segment.sec_data import trains_on_cues
 
 RANK_SEED_STRIDE = 0x9E3779B1  # keeps the ranks' augmentation seeds far apart; rank 0 uses the seed itself
 
@@ -65,6 +67,8 @@ class Trainer:
         for warning in self.data.warnings if self.dist.main else []:
             self.console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
         self.network = Network.from_config(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
+        if writes is not None and trains_on_cues(cfg) and cfg.sec.init == "cues" and not cfg.resume:
+            init_from_cue_network(self.network.backbone, writes)  # DDP hands rank 0's weights to the others
         self.network.to(memory_format=memory_format(self.device))
         unused = self.network.deepest_used_tap() < len(self.network.backbone.feature_info) - 1
         unused = unused or any(task.partial_graph for task in self.network.tasks.values())

@@ -11,6 +11,7 @@ from chromaproxy.tasks.pic import PicTask
 from chromaproxy.tasks.pseudolabel import PseudolabelTask
 from chromaproxy.tasks.relpos import RelposTask
 from chromaproxy.tasks.rotation import RotationTask
+from chromaproxy.tasks.sec import SecTask
 from chromaproxy.tasks.supervised import SupervisedTask
 from chromaproxy.tasks.transitive import TransitiveTask
 
@@ -29,6 +30,7 @@ TASKS: dict[str, type[Task]] = {
     PixelcnnTask.name: PixelcnnTask,
     GrayscalePixelcnnTask.name: GrayscalePixelcnnTask,
     PyramidPixelcnnTask.name: PyramidPixelcnnTask,
+    SecTask.name: SecTask,
 }
 
 __all__ = ["TASKS", "Task", "TaskContext"]

@@ -5,7 +5,8 @@ dataset's train split with random scale / crop / flip and pixel cross-entropy (2
 or on frozen features; then mIoU, pixel accuracy and each class's IoU on its test split, every photo
 predicted whole at ``seg.test_scale`` and scored at its mask's resolution.
 
-The mask dataset is the protocol's own (``seg.data``), not the run's ``data.name``; the manifest says so.
+A SEC run (``tasks=[sec]``) is measured differently: its own network segments, no head is trained
+(``eval/sec_eval.py``). The mask dataset is the protocol's own (``seg.data``), not the run's ``data.name``; the manifest says so.
 The session's backbone is never modified: the segmenter trains a deep copy.
 """
 
@@ -29,6 +30,7 @@ from chromaproxy.segment.masks import IGNORE, MaskSet
 from chromaproxy.segment.metrics import class_iou, confusion_matrix, mean_iou, pixel_accuracy
 from chromaproxy.segment.sources import load_masks
 from chromaproxy.eval.segmentation_grid import write_prediction_grid
+from chromaproxy.eval.sec_eval import sec_records, segmenting_task
 
 GRID_FILE = "segmentation_grid.png"
 
@@ -91,6 +93,8 @@ def _limited(images: MaskSet, limit: int | None) -> MaskSet:
 
 
 def run(session: EvalSession, options) -> list[dict]:
+    if segmenting_task(session.cfg) is not None:
+        return sec_records(session, options)  # a SEC run: its own score maps are measured, no head is trained
     splits = load_masks(options.data, resolve_root(session.cfg.data.root), options.path)
     train, test = _limited(splits.train, options.train_limit), _limited(splits.test, options.test_limit)
     session.manifest_extra.update(dataset=options.data, location=splits.location, classes=splits.classes,
@@ -120,6 +124,7 @@ PROTOCOL = Protocol(
     title="segmentation: mIoU, pixel accuracy and IoU per class (%)",
     whole_network=True,
     options_section="seg",
-    describe=lambda session, options: f"{options.data} masks ({options.head} head, "
-    + ("fine-tuned" if options.finetune else "frozen backbone") + ")",
+    describe=lambda session, options: f"{options.data} masks (" + (
+        "the run's own SEC network" + (", with and without CRF" if options.crf else "") if segmenting_task(session.cfg)
+        else f"{options.head} head, " + ("fine-tuned" if options.finetune else "frozen backbone")) + ")",
 )
