@@ -153,7 +153,7 @@ def test_the_protocol_on_a_sec_run_scores_its_own_output_and_its_cues(one_thread
     (["data.name=cifar10"], "data.name=cifar10 has no masks"),
     (["data.name=camvid"], "needs class 0 to be background"),
     (["augment.crop_padding=4"], "augment.crop_padding=0"),
-    (["sec.micro=/nonexistent/micro.json"], "sec.micro=/nonexistent/micro.json does not exist"),
+    (["sec.micro=/nonexistent/micro.json"], "/nonexistent/micro.json cannot be read"),
     (["data.image_size=16", "data.name=coco200"], "smaller than the 21 classes"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, overrides, message):

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from chromaproxy.errors import UserError
-from chromaproxy.io import atomic_write_text
+from chromaproxy.io import atomic_write_text, read_run_config
 from chromaproxy.segment.masks import MaskSet, image_labels
 from chromaproxy.segment.micro import FOREGROUND, class_patterns
 from chromaproxy.segment.micro_file import CACHE, INDEX, MICRO, new_micro, read_micro, write_micro
@@ -39,11 +40,23 @@ class Settings:
 
 
 def open_cue_network(run: Path) -> tuple[CueNetwork, str]:
-    """The run's cue network and the mask dataset it was trained on (the one wiring point with SEC runs)."""
-    from chromaproxy.segment.camnet import load_cam_network
+    """The run's cue network and the mask dataset it was trained on: a SEC run's (``sec/cue_network``,
+    fed the 8-bit canvases resized to the side it was trained at), else the stand-in ``camnet``'s."""
+    from chromaproxy.segment.cue_network import NETWORK_FILE, load_cue_network
 
-    network, settings = load_cam_network(run)
-    return network, settings["data"]
+    if not (run / "sec" / NETWORK_FILE).is_file():
+        from chromaproxy.segment.camnet import load_cam_network
+
+        network, settings = load_cam_network(run)
+        return network, settings["data"]
+    model = load_cue_network(run)
+
+    def sec_cues(images: torch.Tensor, labels: torch.Tensor):
+        rgb = F.interpolate(images.float() / 255, size=(model.side, model.side), mode="bilinear", antialias=True,
+                            align_corners=False)  # (B, 3, S, S): the canvas as the SEC run saw it
+        return model(rgb, labels)
+
+    return sec_cues, read_run_config(run).data.name
 
 
 @torch.no_grad()

@@ -17,7 +17,6 @@ through ``chromaproxy.segment.micro.suppress_distractors(cams, features, labels,
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ from chromaproxy.data.augment import to_float
 from chromaproxy.errors import UserError
 from chromaproxy.segment.cue_network import NETWORK_FILE, CueNetwork, save_cue_network, train_cue_network
 from chromaproxy.segment.masks import IGNORE
+from chromaproxy.segment.micro import suppress_distractors
+from chromaproxy.segment.micro_file import read_micro
 from chromaproxy.segment.sec import localisation_cues
 
 CUE_DIR = "sec"
@@ -111,7 +112,7 @@ def compute_cue_maps(network: CueNetwork, photos: torch.Tensor, labels: torch.Te
                      device: torch.device, progress: bool = False) -> torch.Tensor:
     """(N, S, S) uint8 cue class maps, ``BATCH`` photos at a time."""
     network.to(device).eval()
-    micro = read_micro(options.micro) if options.micro else None
+    micro = read_micro(Path(options.micro)) if options.micro else None
     maps = []
     for start in range(0, len(photos), BATCH):
         rgb = to_float(photos[start : start + BATCH].to(device))
@@ -130,22 +131,3 @@ def cue_class_map(cams: torch.Tensor, labels: torch.Tensor, fg_fraction: float, 
     relative = cams / cams.flatten(2).amax(-1).clamp(min=1e-12)[:, :, None, None]
     best = torch.where(cues, relative, torch.full_like(relative, -torch.inf)).argmax(1)  # (B, H, W)
     return torch.where(cues.any(1), best, torch.full_like(best, IGNORE)).to(torch.uint8)
-
-
-def read_micro(path: str) -> Any:
-    """The parsed ``micro.json`` of ``sec.micro``; a missing or broken file is a one-line error."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"sec.micro={path} does not exist; point it at the micro.json a micro-annotation wrote, or set sec.micro=null") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"sec.micro={path} cannot be read as JSON ({error})") from None
-
-
-def suppress_distractors(cams: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, micro: Any) -> torch.Tensor:
-    """The micro-annotation's suppression (``chromaproxy.segment.micro``, imported only when used)."""
-    try:
-        from chromaproxy.segment import micro as micro_annotation
-    except ImportError as error:
-        raise UserError(f"sec.micro is set but chromaproxy.segment.micro cannot be imported ({error})") from None
-    return micro_annotation.suppress_distractors(cams, features, labels, micro)
