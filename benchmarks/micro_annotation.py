@@ -8,7 +8,8 @@ suppress_distractors, and prints the mIoU of both. Training photos are used for 
 
     OMP_NUM_THREADS=1 python benchmarks/micro_annotation.py --data pets3 --out runs/cam-pets3 --steps 600
 
-The --out folder is then a run the annotation page opens: chromaproxy annotate runs/cam-pets3.
+The --out folder is then a run the annotation page opens: chromaproxy annotate runs/cam-pets3. An --out
+that is a SEC run (configs/sec-pets3-quick.yaml) is measured with its own cue network instead.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pathlib import Path
 import torch
 
 from chromaproxy.data.sources import resolve_root
-from chromaproxy.segment.annotate import Settings, prepare, run_cues
-from chromaproxy.segment.camnet import load_cam_network, save_cam_network, train_cam_network
+from chromaproxy.segment.annotate import Settings, open_cue_network, prepare, run_cues
+from chromaproxy.segment.camnet import save_cam_network, train_cam_network
 from chromaproxy.segment.masks import image_labels
 from chromaproxy.segment.metrics import class_iou, mean_iou
 from chromaproxy.segment.micro import FOREGROUND, distractor_share, suppress_distractors
@@ -32,8 +33,9 @@ from chromaproxy.segment.sources import load_masks
 
 
 def train(args, splits) -> float:
-    """The stand-in network into args.out (skipped when it is there already); returns seconds spent."""
-    if (args.out / "cue_network.safetensors").is_file():
+    """The stand-in network into args.out (skipped when it is there already, or when args.out is a SEC run
+    with its own cue network); returns seconds spent."""
+    if (args.out / "cue_network.safetensors").is_file() or (args.out / "sec" / "cue_network.safetensors").is_file():
         return 0.0
     start = time.time()
     labels = image_labels(splits.train.masks, len(splits.classes))
@@ -73,7 +75,7 @@ def main() -> None:
     torch.set_num_threads(1)
     splits = load_masks(args.data, resolve_root(None))
     seconds = train(args, splits)
-    network, _ = load_cam_network(args.out)
+    network, _ = open_cue_network(args.out)
     start = time.time()
     micro = prepare(args.out, splits.train, splits.classes, network, Settings(data=args.data, seed=args.seed), recompute=True)
     overlaps = scripted_marks(micro, run_cues(network, splits.train, len(splits.classes)), splits.train.masks, FOREGROUND, args.overlap)
