@@ -117,6 +117,15 @@ def run(session: EvalSession, options) -> list[dict]:
     return records
 
 
+def _describe(session: EvalSession, options) -> str:
+    """What the protocol runs on, for the line ``evaluate`` prints."""
+    if segmenting_task(session.cfg) is not None:
+        how = "the run's own SEC network" + (", with and without CRF" if options.crf else "")
+    else:
+        how = f"{options.head} head, " + ("fine-tuned" if options.finetune else "frozen backbone")
+    return f"{options.data} masks ({how})"
+
+
 PROTOCOL = Protocol(
     run,
     headline=lambda cfg: {"metric": "miou"},
@@ -124,7 +133,5 @@ PROTOCOL = Protocol(
     title="segmentation: mIoU, pixel accuracy and IoU per class (%)",
     whole_network=True,
     options_section="seg",
-    describe=lambda session, options: f"{options.data} masks (" + (
-        "the run's own SEC network" + (", with and without CRF" if options.crf else "") if segmenting_task(session.cfg)
-        else f"{options.head} head, " + ("fine-tuned" if options.finetune else "frozen backbone")) + ")",
+    describe=_describe,
 )
