@@ -85,7 +85,7 @@ def test_the_loss_is_the_bound_in_bits_per_rgb_dimension_and_its_parts_add_up(ta
     assert out["bpd"].item() == pytest.approx((nats / (3 * 32 * 32 * np.log(2))).mean().item(), rel=1e-5)
 
 
-def test_an_image_model_on_a_real_backbone_and_a_pyramid_on_an_odd_side_are_one_line_errors(one_thread):
+def test_an_image_model_on_a_real_backbone_and_a_u_net_or_pyramid_on_an_odd_side_are_one_line_errors(one_thread):
     with pytest.raises(UserError, match="set model.name=pixels"):
         _network("pixelcnn", "model.name=nin")
     network = _network("pyramid_pixelcnn")
@@ -93,6 +93,9 @@ def test_an_image_model_on_a_real_backbone_and_a_pyramid_on_an_odd_side_are_one_
         network.tasks["pyramid_pixelcnn"].bits_per_dim_parts(torch.zeros(1, 3, 30, 30, dtype=torch.long))
     with pytest.raises(UserError, match="embedding_up"):
         _network("pyramid_pixelcnn", "pyramid_pixelcnn.embedding_up=[1,2]")
+    u_net = _network("pixelcnn", "pixelcnn.scales=3")
+    with pytest.raises(UserError, match="side 30 must divide by 4 for pixelcnn.scales=3"):
+        u_net.tasks["pixelcnn"].bits_per_dim_parts(torch.zeros(1, 3, 30, 30, dtype=torch.long))
 
 
 def test_likelihood_protocol_splits_the_bound_by_resolution(pyramid_run):

@@ -14,7 +14,10 @@ from chromaproxy.pixelcnn.categorical import Categorical
 from chromaproxy.pixelcnn.image_models import Decode, GrayscalePixelCNN, PlainPixelCNN, PyramidPixelCNN
 from chromaproxy.pixelcnn.levels import to_values
 from chromaproxy.pixelcnn.mixture import LogisticMixture, bits_per_dim
-from chromaproxy.pixelcnn.network import ConditionalPixelCNN, Stack, rgb_pixelcnn
+from chromaproxy.pixelcnn.multiscale import MultiScalePixelCNN
+from chromaproxy.pixelcnn.network import ConditionalPixelCNN
+from chromaproxy.pixelcnn.rgb import Stack, rgb_pixelcnn
+from chromaproxy.pixelcnn.sampling import sample_cached, sample_naive, sampler_for
 
 TINY = Stack(filters=8, blocks=2, components=3, dropout=0.0)
 
@@ -82,26 +85,60 @@ def test_variance_reduction_lowers_every_scale_by_the_same_factor():
 
 
 # ---------------------------------------------------------------- causal order
-def test_rgb_channels_and_pixels_see_only_what_precedes_them():
-    """d log p(x_{≤c} at pixel i) / dx is zero at every later pixel and, at pixel i, at channels > c."""
+@pytest.mark.parametrize("stack, side", [(TINY, 4), (Stack(8, 1, 3, 0.0, scales=3), 8)], ids=["one-scale", "u-net"])
+def test_rgb_channels_and_pixels_see_only_what_precedes_them(stack, side):
+    """d log p(x_{≤c} at pixel i) / dx is zero at every later pixel and, at pixel i, at channels > c; the
+    pixel just left and the one just above always matter (no blind spot next to the pixel)."""
     torch.manual_seed(0)
-    net = rgb_pixelcnn(TINY).double().eval()
-    x = to_values(_images(1, 4), 256).double().requires_grad_(True)
-    params = net(x, None)[0].permute(1, 2, 0).reshape(16, -1)  # (H·W, P)
-    values = x[0].permute(1, 2, 0).reshape(16, 3)
-    for pixel, c in itertools.product(range(16), range(3)):
+    net = rgb_pixelcnn(stack).double().eval()
+    n = side * side
+    x = to_values(_images(1, side), 256).double().requires_grad_(True)
+    params = net(x, None)[0].permute(1, 2, 0).reshape(n, -1)  # (H·W, P)
+    values = x[0].permute(1, 2, 0).reshape(n, 3)
+    for pixel, c in itertools.product(range(n), range(3)):
         marginal = net.mixture.log_prob(params[pixel : pixel + 1], values[pixel : pixel + 1], channels=c + 1)
         (grad,) = torch.autograd.grad(marginal.sum(), x, retain_graph=True)
-        grad = grad[0].permute(1, 2, 0).reshape(16, 3)  # (pixel, channel)
+        grad = grad[0].permute(1, 2, 0).reshape(n, 3)  # (pixel, channel)
         assert grad[pixel + 1 :].abs().sum() == 0
         assert grad[pixel, c + 1 :].abs().sum() == 0
         assert grad[pixel, c] != 0  # the value itself always matters
+        if c == 0 and pixel % side:
+            assert grad[pixel - 1].abs().sum() != 0
+        if c == 0 and pixel >= side:
+            assert grad[pixel - side].abs().sum() != 0
+
+
+def test_the_u_net_is_pixelcnn_plus_plus_at_paper_size():
+    """5 blocks per resolution at 3 resolutions: 15 up-pass and 5 + 6 + 6 down-pass gated blocks per stream,
+    2 downsamplings and 2 upsamplings (the thesis's 36 layers), about PixelCNN++'s 53 M parameters; each
+    down-pass block reads one kept up-pass map and the maps return to 32x32."""
+    net = rgb_pixelcnn(Stack(160, 5, 10, 0.5, scales=3))
+    assert isinstance(net, MultiScalePixelCNN)
+    assert [len(stage) for stage in net.up] == [5, 5, 5] and [len(stage) for stage in net.down] == [5, 6, 6]
+    assert len(net.downsize) == len(net.upsize) == 2
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(53.2e6, rel=0.02)
+    small = rgb_pixelcnn(Stack(8, 2, 3, 0.0, scales=3))
+    assert small(torch.zeros(2, 3, 32, 32), None).shape == (2, small.mixture.params, 32, 32)
+
+
+def test_a_u_net_is_sampled_by_the_naive_loop_and_a_one_scale_stack_by_the_cache():
+    assert sampler_for(rgb_pixelcnn(TINY)) is sample_cached
+    u_net = rgb_pixelcnn(Stack(8, 1, 3, 0.0, scales=2))
+    assert sampler_for(u_net) is sample_naive
+    torch.manual_seed(0)
+    plain = PlainPixelCNN(Stack(8, 1, 3, 0.0, scales=2)).eval()
+    images = plain.sample(2, 4, torch.Generator().manual_seed(0))
+    assert images.shape == (2, 3, 4, 4) and 0 <= images.min() and images.max() <= 255
+    assert torch.equal(images, plain.sample(2, 4, torch.Generator().manual_seed(0)))
 
 
 # ---------------------------------------------------------------- the bound and its parts
-def test_grayscale_bound_is_the_sum_of_its_two_parts():
+@pytest.mark.parametrize("scales", [1, 3])
+def test_grayscale_bound_is_the_sum_of_its_two_parts(scales):
+    """Also with the colour model a U-Net, the embedding pooled to each of its resolutions."""
     torch.manual_seed(0)
-    model = GrayscalePixelCNN(Stack(8, 1, 1, 0.0), TINY, embedding_blocks=1).eval()
+    colour = Stack(8, 1, 3, 0.0, scales)
+    model = GrayscalePixelCNN(Stack(8, 1, 1, 0.0), colour, embedding_blocks=1).eval()
     image = _images(3, 8)
     parts = model.nll_parts(image)
     gray = to_values(quantised_gray(image), 16)

@@ -4,7 +4,7 @@ PixelCNNs with an auxiliary variable, each a set of factors with disjoint parame
 Every model gives ``nll_parts(image)``: the negative log-likelihood in nats per image of each factor, in
 the order they are sampled; their sum is −log p(X) for the plain model and the bound −log p(X, X̂) for the
 others. Training the sum trains the factors separately and in parallel (no parameter is shared), as the
-thesis does. ``sample`` draws images factor by factor with the cached sampler. Images are (B, 3, H, W)
+thesis does. ``sample`` draws images factor by factor, each with its network's fastest exact sampler. Images are (B, 3, H, W)
 long tensors of 0..255.
 """
 
@@ -19,8 +19,9 @@ from torch import nn
 from chromaproxy.pixelcnn.auxiliary import GRAY_LEVELS, Embedding, half_resolution, quantised_gray
 from chromaproxy.pixelcnn.categorical import Categorical
 from chromaproxy.pixelcnn.levels import to_values
-from chromaproxy.pixelcnn.network import RGB_LEVELS, ConditionalPixelCNN, Stack, rgb_pixelcnn
-from chromaproxy.pixelcnn.sampling import draw_noise, sample_cached
+from chromaproxy.pixelcnn.network import ConditionalPixelCNN, MixturePixelCNN
+from chromaproxy.pixelcnn.rgb import RGB_LEVELS, Stack, rgb_pixelcnn
+from chromaproxy.pixelcnn.sampling import draw_noise, sampler_for
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,12 @@ class Decode:
     variance_reduction: float = 0.0
 
 
-def draw(net: ConditionalPixelCNN, cond: torch.Tensor | None, shape: tuple[int, int, int], generator, decode: Decode) -> torch.Tensor:
+def draw(net: MixturePixelCNN, cond: torch.Tensor | None, shape: tuple[int, int, int], generator, decode: Decode) -> torch.Tensor:
     """(B, C, H, W) level indices drawn from ``net`` for ``shape`` = (B, H, W), conditioned on ``cond``."""
     batch, height, width = shape
     device = next(net.parameters()).device
     noise = draw_noise(batch, net, height, width, generator, device)
-    values = sample_cached(net, cond, None, noise, decode.how, decode.temperature, decode.variance_reduction)
+    values = sampler_for(net)(net, cond, None, noise, decode.how, decode.temperature, decode.variance_reduction)
     return net.mixture.index(values)
 
 
@@ -56,7 +57,8 @@ class ImageModel(nn.Module):
 
 
 class PlainPixelCNN(ImageModel):
-    """p(X) by one PixelCNN++ over RGB (without down- and up-sampling: the same gated stacks as PIC)."""
+    """p(X) by one PixelCNN++ over RGB: PixelCNN++'s U-Net with ``stack.scales`` > 1, else the gated
+    stacks of PIC at one resolution."""
 
     def __init__(self, stack: Stack) -> None:
         super().__init__()

@@ -33,10 +33,11 @@ def right_shift(x: torch.Tensor) -> torch.Tensor:
 
 class ShiftedConv(nn.Conv2d):
     """A conv whose output at (i, j) reads input rows i − kh + 1 … i only: ``down`` centres the kernel on
-    column j, ``down-right`` ends it at column j. ``pad`` = (left, right, top, bottom) zero padding."""
+    column j, ``down-right`` ends it at column j. ``pad`` = (left, right, top, bottom) zero padding. With
+    ``stride`` 2 it halves the map (PixelCNN++'s downsampling), output (i, j) reading rows up to 2i."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], kind: str = "down") -> None:
-        super().__init__(in_channels, out_channels, kernel)
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], kind: str = "down", stride: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel, stride=stride)
         kh, kw = kernel
         self.pad = ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0) if kind == "down" else (kw - 1, 0, kh - 1, 0)
 
@@ -49,6 +50,23 @@ class ShiftedConv(nn.Conv2d):
         kh, kw = self.kernel_size
         rows = padded[:, :, i : i + kh]
         return super().forward(rows if j is None else rows[:, :, :, j : j + kw])
+
+
+class ShiftedDeconv(nn.ConvTranspose2d):
+    """PixelCNN++'s upsampling: a stride-2 transposed conv that doubles the map, cropped so that input
+    (i, j) reaches output rows 2i and 2i + 1 only (never a row above) and, for ``down-right``, columns
+    2j and 2j + 1 (never one to the left); ``down`` spreads it over columns 2j − 1 … 2j + 1."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], kind: str = "down") -> None:
+        super().__init__(in_channels, out_channels, kernel, stride=2, output_padding=1)
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.kernel_size
+        full = super().forward(x)  # (B, C, 2H + kh - 1, 2W + kw - 1)
+        height, width = full.shape[-2] - kh + 1, full.shape[-1] - kw + 1
+        left = (kw - 1) // 2 if self.kind == "down" else 0
+        return full[:, :, :height, left : left + width]  # (B, C, 2H, 2W)
 
 
 class GatedResidual(nn.Module):

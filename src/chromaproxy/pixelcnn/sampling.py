@@ -7,7 +7,9 @@ that fills as generation proceeds: the down stack, which sees only the rows abov
 time when a row starts; the down-right stack a pixel at a time, from the 2x2 window of its input that the
 pixel reads. The work is then about one full pass, plus a few small operations per pixel and layer.
 
-Both consume the same uniform numbers (``noise`` (B, K + C, H, W)) through ``LogisticMixture.draw``, so they
+The cached sampler knows the single-resolution stacks only; ``sampler_for`` gives PixelCNN++'s U-Net
+(``multiscale.py``, whose downsampling mixes each row into every later one) the naive loop, the way
+PixelCNN++ is sampled. Both consume the same uniform numbers (``noise`` (B, K + C, H, W)) through ``LogisticMixture.draw``, so they
 give the same image for the same numbers; that equality is tested, and ``benchmarks/pic_sampling.py``
 times the two.
 """
@@ -18,10 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from chromaproxy.pixelcnn.layers import ShiftedConv, concat_elu
-from chromaproxy.pixelcnn.network import ConditionalPixelCNN
+from chromaproxy.pixelcnn.network import ConditionalPixelCNN, MixturePixelCNN
 
 
-def draw_noise(batch: int, net: ConditionalPixelCNN, height: int, width: int, generator: torch.Generator, device) -> torch.Tensor:
+def draw_noise(batch: int, net: MixturePixelCNN, height: int, width: int, generator: torch.Generator, device) -> torch.Tensor:
     """Uniforms in (0, 1) for a whole image (B, K + C, H, W), kept away from 0 and 1 (logs stay finite)."""
     noise = torch.rand(batch, net.mixture.noise_size(), height, width, generator=generator, device=device)
     return noise.clamp(1e-6, 1 - 1e-6)
@@ -43,6 +45,11 @@ def sample_naive(net, cond, extra, noise, how: str = "sample", temperature: floa
 def sample_cached(net, cond, extra, noise, how: str = "sample", temperature: float = 1.0, variance_reduction: float = 0.0) -> torch.Tensor:
     """(B, C, H, W), the same as ``sample_naive`` for the same ``noise``, with every layer run once per pixel."""
     return _CachedRun(net, cond, noise).generate(extra, how, temperature, variance_reduction)
+
+
+def sampler_for(net: MixturePixelCNN):
+    """The fastest exact sampler for ``net``: the cached one where it applies, else the naive loop."""
+    return sample_cached if isinstance(net, ConditionalPixelCNN) else sample_naive
 
 
 def _at(extra: torch.Tensor | None, i: int, j: int) -> torch.Tensor | None:

@@ -17,7 +17,7 @@ import torch
 
 from chromaproxy.errors import UserError
 from chromaproxy.pixelcnn.image_models import GrayscalePixelCNN, PlainPixelCNN, PyramidPixelCNN
-from chromaproxy.pixelcnn.network import Stack
+from chromaproxy.pixelcnn.rgb import Stack
 from chromaproxy.ranges import Fraction, Positive
 from chromaproxy.tasks.base import Task, TaskContext
 
@@ -49,9 +49,10 @@ class ImageModelTask(Task):
 @dataclass
 class PixelcnnOptions:
     filters: Positive[int] = 160  # PixelCNN++: 160
-    blocks: Positive[int] = 12  # gated blocks per stack (no down/up-sampling, so deeper than PixelCNN++'s 5 per scale)
+    blocks: Positive[int] = 5  # gated blocks per stack and resolution (PixelCNN++: 5)
     components: Positive[int] = 10  # logistic mixture components
     dropout: Fraction[float] = 0.5
+    scales: Positive[int] = 3  # PixelCNN++'s U-Net resolutions (3: 32, 16, 8); 1 = one resolution, cached sampling
 
 
 class PixelcnnTask(ImageModelTask):
@@ -62,7 +63,11 @@ class PixelcnnTask(ImageModelTask):
 
     def __init__(self, options: PixelcnnOptions, context: TaskContext) -> None:
         super().__init__(options, context)
-        self.model = PlainPixelCNN(Stack(options.filters, options.blocks, options.components, options.dropout))
+        self.model = PlainPixelCNN(
+            Stack(options.filters, options.blocks, options.components, options.dropout, options.scales))
+
+    def check_size(self, side: int) -> None:
+        _check_halves("pixelcnn", side, self.options.scales)
 
 
 @dataclass
@@ -70,10 +75,11 @@ class GrayscalePixelcnnOptions:
     gray_filters: Positive[int] = 160  # p(X̂), the 16-way softmax PixelCNN over the 4-bit gray image
     gray_blocks: Positive[int] = 12
     filters: Positive[int] = 160  # p(X | X̂) and the embedding f_w(X̂)
-    blocks: Positive[int] = 24  # the thesis: 24 residual blocks for the conditional model
+    blocks: Positive[int] = 3  # per stack and resolution: 3 at 3 scales = the thesis's 24 residual blocks
     embedding_blocks: Positive[int] = 8
     components: Positive[int] = 10
     dropout: Fraction[float] = 0.5
+    scales: Positive[int] = 3  # p(X | X̂)'s U-Net resolutions; 1 = one resolution, cached sampling
 
 
 class GrayscalePixelcnnTask(ImageModelTask):
@@ -85,8 +91,11 @@ class GrayscalePixelcnnTask(ImageModelTask):
     def __init__(self, options: GrayscalePixelcnnOptions, context: TaskContext) -> None:
         super().__init__(options, context)
         gray = Stack(options.gray_filters, options.gray_blocks, 1, options.dropout)
-        colour = Stack(options.filters, options.blocks, options.components, options.dropout)
+        colour = Stack(options.filters, options.blocks, options.components, options.dropout, options.scales)
         self.model = GrayscalePixelCNN(gray, colour, options.embedding_blocks)
+
+    def check_size(self, side: int) -> None:
+        _check_halves("grayscale_pixelcnn", side, self.options.scales)
 
 
 @dataclass
@@ -124,3 +133,10 @@ class PyramidPixelcnnTask(ImageModelTask):
         if side % smallest:
             raise UserError(f"pyramid_pixelcnn: image side {side} must divide by {smallest} for "
                             f"{self.options.scales} scales; change data.image_size or pyramid_pixelcnn.scales")
+
+
+def _check_halves(task: str, side: int, scales: int) -> None:
+    """A U-Net of ``scales`` resolutions halves the image side scales − 1 times."""
+    if side % 2 ** (scales - 1):
+        raise UserError(f"{task}: image side {side} must divide by {2 ** (scales - 1)} for {task}.scales={scales}; "
+                        f"change data.image_size or {task}.scales")
