@@ -105,18 +105,38 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cifar_root, t
     assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
 
 
+def _disk_vanishes(src, dst):
+    raise OSError("disk vanished")
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.safetensors"
     save_checkpoint(path, {"model.w": torch.ones(3)}, {"step": 1})
-
-    def crash(src, dst):
-        raise OSError("disk vanished")
-
-    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    monkeypatch.setattr(checkpoint.os, "replace", _disk_vanishes)
     with pytest.raises(OSError):
         save_checkpoint(path, {"model.w": torch.zeros(3)}, {"step": 2})
     assert read_meta(path)["step"] == 1
     assert torch.equal(load_checkpoint(path, "model.")["w"], torch.ones(3))
+
+
+def test_every_other_safetensors_file_is_written_the_same_way(tmp_path, monkeypatch):
+    """Mined patches and graphs, a colour prior, a cue network: a crash before the rename leaves no file at
+    the final name (a torn one there would be read by the next command), and the old file stays intact."""
+    from chromaproxy.color.rebalance import load_prior, save_prior
+    from chromaproxy.segment.camnet import WEIGHTS, CamNetwork, save_cam_network
+    from chromaproxy.video.mine import PATCHES, save_patches
+
+    save_prior(tmp_path / "prior.safetensors", torch.zeros(3, 2), torch.full((3,), 1 / 3), torch.ones(3))
+    monkeypatch.setattr(checkpoint.os, "replace", _disk_vanishes)
+    with pytest.raises(OSError):
+        save_patches(tmp_path / "mined", {"patches": torch.zeros(2, 3, 4, 4, dtype=torch.uint8)}, {})
+    assert not (tmp_path / "mined" / PATCHES).exists()
+    with pytest.raises(OSError):
+        save_cam_network(CamNetwork(3, width=4), tmp_path / "cues", "pets3", ["background", "a", "b"])
+    assert not (tmp_path / "cues" / WEIGHTS).exists()
+    with pytest.raises(OSError):
+        save_prior(tmp_path / "prior.safetensors", torch.ones(3, 2), torch.full((3,), 1 / 3), torch.ones(3))
+    assert torch.equal(load_prior(tmp_path / "prior.safetensors").centers, torch.zeros(3, 2))
 
 
 def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):

@@ -27,13 +27,20 @@ _META_KEY = "chromaproxy"
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Write ``tensors`` and ``meta`` to ``path`` (a ``.safetensors`` file) atomically, plus a JSON copy."""
+    save_tensors(path, tensors, {_META_KEY: json.dumps(meta)})
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Any safetensors file, written to a temporary name, fsynced and renamed into place: a command killed
+    while writing leaves the previous file or none, never a torn one that the next command would trip on."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     plain = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(plain, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+    save_file(plain, str(tmp), metadata=metadata)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
 
 
 def read_meta(path: Path) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from chromaproxy.checkpoint import save_tensors
 from chromaproxy.color.bins import nearest_bin
 from chromaproxy.errors import UserError
 
@@ -90,7 +91,7 @@ def is_grayish(ab: torch.Tensor, threshold: float = 5.0) -> torch.Tensor:
 def save_prior(path: str | Path, centers: torch.Tensor, p: torch.Tensor, w: torch.Tensor) -> None:
     """Store the bins, prior and weights as safetensors so later commands reuse exactly the same classes."""
     tensors = {"centers": centers, "p": p, "w": w}
-    save_file({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, str(path))
+    save_tensors(path, tensors)
 
 
 def load_prior(path: str | Path) -> ColorPrior:

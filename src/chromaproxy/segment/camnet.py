@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
+from chromaproxy.checkpoint import save_tensors
 from chromaproxy.errors import UserError
 from chromaproxy.io import atomic_write_text
 
@@ -85,7 +86,7 @@ def train_cam_network(images: torch.Tensor, labels: torch.Tensor, steps: int, ba
 
 def save_cam_network(network: CamNetwork, run: Path, data: str, classes: list[str]) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(run / WEIGHTS))
+    save_tensors(run / WEIGHTS, network.state_dict())
     settings = {"data": data, "classes": classes, "width": network.width}
     atomic_write_text(run / SETTINGS, json.dumps(settings, indent=1) + "\n")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
+from chromaproxy.checkpoint import save_tensors
 from chromaproxy.cluster.kmeans import kmeans
 from chromaproxy.data.augment import to_float
 from chromaproxy.io import atomic_write_text
@@ -115,7 +115,7 @@ def build_graph(cfg: Any, nodes: dict[str, torch.Tensor], manifest: dict[str, An
     edges = {"intra": torch.arange(0, len(parents), 2)[:, None] + torch.tensor([[0, 1]]), "inter": inter,
              "transitive": transitive_pairs(inter)}
     graph = {**nodes, "parent": parents, "kept": kept, **edges}
-    save_file(graph, str(out / GRAPH))
+    save_tensors(out / GRAPH, graph)
     summary = {**manifest, "features": source, "tap": options.tap, "seed": cfg.seed, "nodes": len(parents),
                "parent_clusters": int(parents.max()) + 1 if len(parents) else 0,
                "kept_clusters": len(parents[kept].unique()), "child_groups": len(groups),

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from chromaproxy.checkpoint import save_tensors
 from chromaproxy.errors import UserError
 from chromaproxy.io import atomic_write_text
 from chromaproxy.video.frames import list_videos, read_frames
@@ -106,7 +107,7 @@ def _tensors(nodes: dict[str, list], side: int) -> dict[str, torch.Tensor]:
 
 def save_patches(out: Path, tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out / PATCHES))
+    save_tensors(out / PATCHES, tensors)
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
