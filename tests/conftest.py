@@ -76,7 +76,7 @@ def tiny_graph() -> Path:
 TASK_REQUIRED = {
     "pseudolabel": {"pseudolabel.labels": "random"},
     "transitive": {"graph": str(tiny_graph())},
-    "pixelcnn": {"model.name": "pixels", "pixelcnn.filters": 8, "pixelcnn.blocks": 1},
+    "pixelcnn": {"model.name": "pixels", "pixelcnn.filters": 8, "pixelcnn.blocks": 1, "pixelcnn.scales": 3},
     "grayscale_pixelcnn": {"model.name": "pixels", "grayscale_pixelcnn.gray_filters": 8, "grayscale_pixelcnn.gray_blocks": 1,
                            "grayscale_pixelcnn.filters": 8, "grayscale_pixelcnn.blocks": 1, "grayscale_pixelcnn.embedding_blocks": 1},
     "pyramid_pixelcnn": {"model.name": "pixels", "pyramid_pixelcnn.base_filters": 8, "pyramid_pixelcnn.base_blocks": 1,

@@ -98,6 +98,18 @@ def test_an_image_model_on_a_real_backbone_and_a_u_net_or_pyramid_on_an_odd_side
         u_net.tasks["pixelcnn"].bits_per_dim_parts(torch.zeros(1, 3, 30, 30, dtype=torch.long))
 
 
+def test_without_scales_a_config_keeps_the_one_resolution_network_that_runs_before_the_u_net_saved():
+    """A run's config.yaml written before ``pixelcnn.scales`` existed has no such key: its checkpoint must
+    still fit, so the default is one resolution and only the paper presets ask for the U-Net."""
+    from chromaproxy.pixelcnn.multiscale import MultiScalePixelCNN
+    from chromaproxy.pixelcnn.network import ConditionalPixelCNN
+
+    cfg = load_config(None, ["tasks=[pixelcnn]", "task_weights=[1]", "model.name=pixels", "pixelcnn.filters=8"])
+    assert isinstance(Network.from_config(cfg, num_classes=10).tasks["pixelcnn"].model.net, ConditionalPixelCNN)
+    paper = load_config(REPO / "configs" / "pixelcnn-cifar10.yaml", ["pixelcnn.filters=8"])
+    assert isinstance(Network.from_config(paper, num_classes=10).tasks["pixelcnn"].model.net, MultiScalePixelCNN)
+
+
 def test_likelihood_protocol_splits_the_bound_by_resolution(pyramid_run):
     result = _cli("evaluate", pyramid_run, "--protocol", "likelihood", "eval.test_limit=8", "likelihood.samples=2")
     assert result.returncode == 0, result.stderr

@@ -49,10 +49,10 @@ class ImageModelTask(Task):
 @dataclass
 class PixelcnnOptions:
     filters: Positive[int] = 160  # PixelCNN++: 160
-    blocks: Positive[int] = 5  # gated blocks per stack and resolution (PixelCNN++: 5)
+    blocks: Positive[int] = 12  # gated blocks per stack and resolution (PixelCNN++: 5 at 3 scales)
     components: Positive[int] = 10  # logistic mixture components
     dropout: Fraction[float] = 0.5
-    scales: Positive[int] = 3  # PixelCNN++'s U-Net resolutions (3: 32, 16, 8); 1 = one resolution, cached sampling
+    scales: Positive[int] = 1  # U-Net resolutions (PixelCNN++: 3, i.e. 32, 16, 8); 1 = one resolution, cached sampling
 
 
 class PixelcnnTask(ImageModelTask):
@@ -75,11 +75,11 @@ class GrayscalePixelcnnOptions:
     gray_filters: Positive[int] = 160  # p(X̂), the 16-way softmax PixelCNN over the 4-bit gray image
     gray_blocks: Positive[int] = 12
     filters: Positive[int] = 160  # p(X | X̂) and the embedding f_w(X̂)
-    blocks: Positive[int] = 3  # per stack and resolution: 3 at 3 scales = the thesis's 24 residual blocks
+    blocks: Positive[int] = 24  # per stack and resolution (the thesis: 24 residual blocks = 3 per stack at 3 scales)
     embedding_blocks: Positive[int] = 8
     components: Positive[int] = 10
     dropout: Fraction[float] = 0.5
-    scales: Positive[int] = 3  # p(X | X̂)'s U-Net resolutions; 1 = one resolution, cached sampling
+    scales: Positive[int] = 1  # p(X | X̂)'s U-Net resolutions (the paper preset: 3); 1 = one resolution, cached sampling
 
 
 class GrayscalePixelcnnTask(ImageModelTask):
