@@ -4,8 +4,8 @@ PixelCNNs with an auxiliary variable, each a set of factors with disjoint parame
 Every model gives ``nll_parts(image)``: the negative log-likelihood in nats per image of each factor, in
 the order they are sampled; their sum is −log p(X) for the plain model and the bound −log p(X, X̂) for the
 others. Training the sum trains the factors separately and in parallel (no parameter is shared), as the
-thesis does. ``sample`` draws images factor by factor, each with its network's fastest exact sampler. Images are (B, 3, H, W)
-long tensors of 0..255.
+thesis does. ``sample`` draws images factor by factor, each with its network's fastest exact sampler.
+Images are (B, 3, H, W) long tensors of 0..255.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ pixel reads. The work is then about one full pass, plus a few small operations p
 
 The cached sampler knows the single-resolution stacks only; ``sampler_for`` gives PixelCNN++'s U-Net
 (``multiscale.py``, whose downsampling mixes each row into every later one) the naive loop, the way
-PixelCNN++ is sampled. Both consume the same uniform numbers (``noise`` (B, K + C, H, W)) through ``LogisticMixture.draw``, so they
-give the same image for the same numbers; that equality is tested, and ``benchmarks/pic_sampling.py``
-times the two.
+PixelCNN++ is sampled. Both consume the same uniform numbers (``noise`` (B, K + C, H, W)) through
+``LogisticMixture.draw``, so they give the same image for the same numbers; that equality is tested, and
+``benchmarks/pic_sampling.py`` times the two.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class GrayscalePixelcnnOptions:
     gray_filters: Positive[int] = 160  # p(X̂), the 16-way softmax PixelCNN over the 4-bit gray image
     gray_blocks: Positive[int] = 12
     filters: Positive[int] = 160  # p(X | X̂) and the embedding f_w(X̂)
-    blocks: Positive[int] = 24  # per stack and resolution (the thesis: 24 residual blocks = 3 per stack at 3 scales)
+    blocks: Positive[int] = 24  # per stack and resolution (the paper preset: 3 at 3 scales, the thesis's 24 layers)
     embedding_blocks: Positive[int] = 8
     components: Positive[int] = 10
     dropout: Fraction[float] = 0.5
