@@ -111,7 +111,7 @@ def test_rgb_channels_and_pixels_see_only_what_precedes_them(stack, side):
 def test_the_u_net_is_pixelcnn_plus_plus_at_paper_size():
     """5 blocks per resolution at 3 resolutions: 15 up-pass and 5 + 6 + 6 down-pass gated blocks per stream,
     2 downsamplings and 2 upsamplings (the thesis's 36 layers), about PixelCNN++'s 53 M parameters; each
-    down-pass block reads one kept up-pass map and the maps return to 32x32."""
+    down-pass block reads one kept up-pass map (every one is read) and the maps return to 32x32."""
     net = rgb_pixelcnn(Stack(160, 5, 10, 0.5, scales=3))
     assert isinstance(net, MultiScalePixelCNN)
     assert [len(stage) for stage in net.up] == [5, 5, 5] and [len(stage) for stage in net.down] == [5, 6, 6]
@@ -119,6 +119,9 @@ def test_the_u_net_is_pixelcnn_plus_plus_at_paper_size():
     assert sum(p.numel() for p in net.parameters()) == pytest.approx(53.2e6, rel=0.02)
     small = rgb_pixelcnn(Stack(8, 2, 3, 0.0, scales=3))
     assert small(torch.zeros(2, 3, 32, 32), None).shape == (2, small.mixture.params, 32, 32)
+    kept = small._up(*small.input_streams(torch.zeros(1, 4, 32, 32)), [None] * 3)
+    assert len(kept) == 1 + sum(len(stage) for stage in small.down)  # the down pass starts from one, reads the rest
+    assert [u.shape[-1] for u, _ in kept] == [32, 32, 32, 16, 16, 16, 8, 8, 8]
 
 
 def test_a_u_net_is_sampled_by_the_naive_loop_and_a_one_scale_stack_by_the_cache():
