@@ -130,6 +130,16 @@ def test_sample_writes_a_grid_and_map_sampling_differs_from_ordinary_draws(pyram
     grids = {name: np.asarray(Image.open(tmp_path / f"{name}.png")) for name in ("plain", "map", "sharp")}
     assert grids["plain"].shape == (2 * (2 + 34), 2 * (2 + 4 * 34), 3)  # one row of 4 images of 32 px, 2 px gaps, x2
     assert not np.array_equal(grids["plain"], grids["map"]) and not np.array_equal(grids["plain"], grids["sharp"])
+    assert "one full pass per pixel" not in result.stderr  # the pyramid's factors use the cached sampler
+
+
+def test_sampling_a_u_net_says_it_runs_one_pass_per_pixel(tmp_path):
+    """PixelCNN++'s U-Net has only the naive sampler: ``sample`` says so before the long draw, and draws."""
+    run = _train("pixelcnn-cifar10-quick.yaml", "pixelcnn", tmp_path / "unet", "pixelcnn.scales=3")
+    result = _cli("sample", run, "--n", 2, "--out", tmp_path / "unet.png")
+    assert result.returncode == 0, result.stderr
+    assert "a U-Net, drawn one full pass per pixel (1,024 passes per batch of 64)" in " ".join(result.stderr.split())
+    assert np.asarray(Image.open(tmp_path / "unet.png")).shape == (2 * (2 + 34), 2 * (2 + 2 * 34), 3)
 
 
 def test_sample_stages_shows_each_resolution_and_the_last_is_the_image_drawn(pyramid_run, tmp_path):

@@ -349,7 +349,7 @@ def sample(
 
         gray = open_run(run, [f"eval.test_limit={n}"], checkpoint).test.images
     with err_console.status(f"drawing {n} images …"):
-        path = sample_run(run, n, out, decode, seed, checkpoint, gray, stages=stages)
+        path = sample_run(run, n, out, decode, seed, checkpoint, gray, stages=stages, notice=err_console.print)
     console.print(f"wrote {path}")
 
 

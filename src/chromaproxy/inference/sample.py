@@ -83,15 +83,20 @@ def save_picture(canvas: np.ndarray, path: Path, scale: int = 1) -> Path:
 
 def sample_run(
     run: Path, count: int, out: Path, decode: Decode, seed: int = 0, checkpoint: str = "last",
-    gray_images: torch.Tensor | None = None, draws: int = 4, stages: bool = False,
+    gray_images: torch.Tensor | None = None, draws: int = 4, stages: bool = False, notice=print,
 ) -> Path:
     """Draw ``count`` images from ``run`` into the grid ``out`` (with ``stages``, one row per image: every
     factor's draw, smaller ones enlarged); with ``gray_images`` (N, 3, H, W) of 0..255, colour their 4-bit
-    gray instead (one row per image: gray | ``draws`` samples | truth)."""
+    gray instead (one row per image: gray | ``draws`` samples | truth). ``notice`` gets a line to show
+    before a long draw."""
     from chromaproxy.network import load_network
 
     cfg, network = load_network(run, checkpoint)
     task = image_model_task(network, run)
+    if task.model.samples_naively():
+        side = cfg.data.image_size
+        notice(f"note: {run}'s network is a U-Net, drawn one full pass per pixel ({side * side:,} passes per "
+               f"batch of {BATCH}); at paper size that is minutes per image on a CPU")
     if gray_images is None:
         drawn = draw_stages(task, count, cfg.data.image_size, seed, decode)
         if not stages:

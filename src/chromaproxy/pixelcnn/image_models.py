@@ -21,7 +21,7 @@ from chromaproxy.pixelcnn.categorical import Categorical
 from chromaproxy.pixelcnn.levels import to_values
 from chromaproxy.pixelcnn.network import ConditionalPixelCNN, MixturePixelCNN
 from chromaproxy.pixelcnn.rgb import RGB_LEVELS, Stack, rgb_pixelcnn
-from chromaproxy.pixelcnn.sampling import draw_noise, sampler_for
+from chromaproxy.pixelcnn.sampling import draw_noise, sample_naive, sampler_for
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class ImageModel(nn.Module):
     def sample(self, batch: int, size: int, generator: torch.Generator, decode: Decode = Decode()) -> torch.Tensor:
         """(B, 3, size, size) images of 0..255."""
         return self.sample_stages(batch, size, generator, decode)[-1]
+
+    def samples_naively(self) -> bool:
+        """Whether a factor is drawn one full pass per pixel (a U-Net): minutes per image at paper size on a CPU."""
+        return any(sampler_for(m) is sample_naive for m in self.modules() if isinstance(m, MixturePixelCNN))
 
 
 class PlainPixelCNN(ImageModel):
