@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader, Dataset
 from chromaproxy.config import load_config
 from chromaproxy.data.augment import AugmentSpec, augment, crop_and_flip
 from chromaproxy.data.sources import load_source
-from chromaproxy.device import memory_format, resolve_device
+from chromaproxy.device import MEMORY_FORMAT, resolve_device
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.sampler import EpochSampler
 from chromaproxy.engine.trainer import Trainer
@@ -144,7 +144,7 @@ def premade_batches(cfg: Any, count: int, device: torch.device) -> tuple[list[tu
     for _ in range(count):
         index = torch.randint(0, len(images), (cfg.train.batch_size,), generator=generator)
         rgb = augment(images.images[index], augment_spec(cfg), generator)
-        batches.append((rgb.to(device).contiguous(memory_format=memory_format(device)), images.labels[index].to(device)))
+        batches.append((rgb.to(device).contiguous(memory_format=MEMORY_FORMAT), images.labels[index].to(device)))
     return batches, len(images.classes)
 
 
@@ -158,7 +158,7 @@ def compute_rate(cfg: Any, batches: list, num_classes: int, warmup: int, steps: 
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     network = Network.from_config(cfg, num_classes).to(device)
-    network.to(memory_format=memory_format(device))
+    network.to(memory_format=MEMORY_FORMAT)
     optimizer = build_optimizer(cfg.train, network)
     generator = torch.Generator(device).manual_seed(cfg.seed)
     total = warmup + steps

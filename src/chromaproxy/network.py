@@ -16,7 +16,7 @@ from torch import nn
 from chromaproxy.checkpoint import load_checkpoint, read_meta
 from chromaproxy.data.sources import SOURCES
 from chromaproxy.data.types import ImageSet
-from chromaproxy.device import autocast, memory_format
+from chromaproxy.device import MEMORY_FORMAT, autocast
 from chromaproxy.ema import PREFIX as EMA_PREFIX
 from chromaproxy.errors import UserError
 from chromaproxy.io import checkpoint_dir, read_run_config
@@ -98,13 +98,13 @@ class Network(nn.Module):
         """
         outputs: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=rgb.device)
-        rgb = rgb.contiguous(memory_format=memory_format(rgb.device))
+        rgb = rgb.contiguous(memory_format=MEMORY_FORMAT)
         per_image = {"labels": labels, "pseudo_labels": pseudo_labels, "recolorized": recolorized}
         for name, weight in self.task_weights.items():
             task = self.tasks[name]
             images, targets = rgb, per_image[task.targets_from]
             if labeled is not None and task.needs_labels:
-                images, targets = labeled[0].contiguous(memory_format=memory_format(rgb.device)), labeled[1]
+                images, targets = labeled[0].contiguous(memory_format=MEMORY_FORMAT), labeled[1]
             if targets is None:
                 continue
             inputs, targets = task.make_batch(images, targets, generator)
@@ -160,7 +160,7 @@ def load_backbone(run: Path, checkpoint: str = "last", cfg: Any | None = None) -
     check_model(read_meta(path), cfg, path)
     network = Network.backbone_only(cfg)
     load_weights(network.backbone, inference_weights(path, "backbone."), path)
-    return network.eval()
+    return network.to(memory_format=MEMORY_FORMAT).eval()
 
 
 def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
@@ -172,4 +172,4 @@ def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
     check_model(meta, cfg, path)
     network = Network.from_config(cfg, len(meta["classes"]), run=run)
     load_weights(network, inference_weights(path), path)
-    return cfg, network.eval()
+    return cfg, network.to(memory_format=MEMORY_FORMAT).eval()

@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
-from chromaproxy.device import autocast
+from chromaproxy.device import MEMORY_FORMAT, autocast
 from chromaproxy.errors import UserError
 from chromaproxy.models.base import Backbone
 from chromaproxy.models.inputs import ModelInput
@@ -70,6 +70,7 @@ def extract_features(
         bar = progress.add_task(description, total=len(images))
         for start in range(0, len(images), batch_size):
             batch = to_float(images.images[start : start + batch_size].to(device, non_blocking=True))
+            batch = batch.contiguous(memory_format=MEMORY_FORMAT)
             with autocast(device):
                 maps = backbone.forward_features(model_input(batch), taps)
             for tap, feature_map in maps.items():
