@@ -138,7 +138,7 @@ def test_sampling_a_u_net_says_it_runs_one_pass_per_pixel(tmp_path):
     run = _train("pixelcnn-cifar10-quick.yaml", "pixelcnn", tmp_path / "unet", "pixelcnn.scales=3")
     result = _cli("sample", run, "--n", 2, "--out", tmp_path / "unet.png")
     assert result.returncode == 0, result.stderr
-    assert "a U-Net, drawn one full pass per pixel (1,024 passes per batch of 64)" in " ".join(result.stderr.split())
+    assert "a U-Net, drawn one full pass per pixel (1,024 passes per batch of 2)" in " ".join(result.stderr.split())
     assert np.asarray(Image.open(tmp_path / "unet.png")).shape == (2 * (2 + 34), 2 * (2 + 2 * 34), 3)
 
 

@@ -95,8 +95,9 @@ def sample_run(
     task = image_model_task(network, run)
     if task.model.samples_naively():
         side = cfg.data.image_size
+        together = min(count, BATCH if gray_images is None else len(gray_images))
         notice(f"note: {run}'s network is a U-Net, drawn one full pass per pixel ({side * side:,} passes per "
-               f"batch of {BATCH}); at paper size that is minutes per image on a CPU")
+               f"batch of {together}); at paper size that is minutes per image on a CPU")
     if gray_images is None:
         drawn = draw_stages(task, count, cfg.data.image_size, seed, decode)
         if not stages:
