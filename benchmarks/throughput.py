@@ -158,7 +158,6 @@ def compute_rate(cfg: Any, batches: list, num_classes: int, warmup: int, steps: 
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     network = Network.from_config(cfg, num_classes).to(device)
-    network.to(memory_format=MEMORY_FORMAT)
     optimizer = build_optimizer(cfg.train, network)
     generator = torch.Generator(device).manual_seed(cfg.seed)
     total = warmup + steps

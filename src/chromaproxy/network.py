@@ -58,6 +58,7 @@ class Network(nn.Module):
         self.input, self.backbone = model_input, backbone
         self.tasks = nn.ModuleDict(tasks)
         self.task_weights = task_weights
+        self.to(memory_format=MEMORY_FORMAT)  # kept by .to(device) and load_state_dict: every caller gets it
 
     @classmethod
     def from_config(cls, cfg: Any, num_classes: int, images: ImageSet | None = None, run: Path | None = None) -> "Network":
@@ -160,7 +161,7 @@ def load_backbone(run: Path, checkpoint: str = "last", cfg: Any | None = None) -
     check_model(read_meta(path), cfg, path)
     network = Network.backbone_only(cfg)
     load_weights(network.backbone, inference_weights(path, "backbone."), path)
-    return network.to(memory_format=MEMORY_FORMAT).eval()
+    return network.eval()
 
 
 def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
@@ -172,4 +173,4 @@ def load_network(run: Path, checkpoint: str = "last") -> tuple[Any, Network]:
     check_model(meta, cfg, path)
     network = Network.from_config(cfg, len(meta["classes"]), run=run)
     load_weights(network, inference_weights(path), path)
-    return cfg, network.to(memory_format=MEMORY_FORMAT).eval()
+    return cfg, network.eval()

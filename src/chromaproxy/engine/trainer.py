@@ -31,7 +31,6 @@ from chromaproxy import __version__
 from chromaproxy.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
 from chromaproxy.data.augment import AugmentSpec
 from chromaproxy.data.types import ImageSet
-from chromaproxy.device import MEMORY_FORMAT
 from chromaproxy.ema import PREFIX as EMA_PREFIX
 from chromaproxy.ema import PolyakAverage
 from chromaproxy.engine import batches, distributed
@@ -69,7 +68,6 @@ class Trainer:
         self.network = Network.from_config(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
         if writes is not None and trains_on_cues(cfg) and cfg.sec.init == "cues" and not cfg.resume:
             init_from_cue_network(self.network.backbone, writes)  # DDP hands rank 0's weights to the others
-        self.network.to(memory_format=MEMORY_FORMAT)
         unused = self.network.deepest_used_tap() < len(self.network.backbone.feature_info) - 1
         unused = unused or any(task.partial_graph for task in self.network.tasks.values())
         self.model = distributed.wrap(self.network, self.dist, self.device, find_unused=unused)
