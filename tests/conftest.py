@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,17 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark(name: str):
+    """benchmarks/NAME.py as a module, registered under NAME so a benchmark importing its sibling (``import
+    throughput``) finds the loaded one; benchmarks/ is a folder of scripts, not a package."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @contextlib.contextmanager

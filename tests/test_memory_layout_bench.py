@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 
 import torch
 
 import chromaproxy.network
-from conftest import REPO
+from conftest import load_benchmark
 
-sys.path.insert(0, str(REPO / "benchmarks"))  # memory_layout imports its sibling throughput.py
-spec = importlib.util.spec_from_file_location("memory_layout", REPO / "benchmarks" / "memory_layout.py")
-memory_layout = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(memory_layout)
+load_benchmark("throughput")  # memory_layout imports its sibling
+memory_layout = load_benchmark("memory_layout")
 
 
 def test_layout_switches_what_the_network_and_the_benchmark_read_and_restores_it():

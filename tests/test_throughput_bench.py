@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -11,11 +9,9 @@ import torch
 from chromaproxy.config import load_config
 from chromaproxy.data.augment import AugmentSpec
 from chromaproxy.data.types import ImageSet
-from conftest import REPO, tiny_overrides
+from conftest import load_benchmark, tiny_overrides
 
-spec = importlib.util.spec_from_file_location("throughput", REPO / "benchmarks" / "throughput.py")
-throughput = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(throughput)
+throughput = load_benchmark("throughput")
 
 
 def random_images(n: int, seed: int = 0) -> ImageSet:
