@@ -6,6 +6,8 @@ such a model trains identically on one process and on several), writes each rank
 ``<out>/rank<r>.safetensors``, and with ``CRASH_RANK=r CRASH_STEP=s`` kills rank ``r`` abruptly once it has
 done ``s`` steps (as an out-of-memory kill would); with ``SIGTERM_STEP=s`` rank 0 sends SIGTERM to torchrun
 itself once it has done ``s`` steps, as a cluster scheduler would, and torchrun forwards it to every rank.
+With ``RECOLORIZE_MARKS=DIR`` a rank that recolorizes the training images (Color-S4L) leaves ``DIR/rank<r>``,
+and each rank's dump holds the recolorized images it trained on (``data.recolorized``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 
 from chromaproxy.cli import main
 from chromaproxy.engine.trainer import Trainer
+from chromaproxy.inference import recolorize as recolorize_module
 from chromaproxy.models import BACKBONES
 from chromaproxy.models.base import Backbone, TapInfo
 
@@ -40,6 +43,8 @@ class PlainConv(Backbone):
 def fit_and_dump(trainer: Trainer) -> dict:
     test = original_fit(trainer)
     state = {k: v.contiguous() for k, v in trainer.network.state_dict().items()}
+    if trainer.data.train.recolorized is not None:
+        state["data.recolorized"] = trainer.data.train.recolorized.contiguous()
     save_file(state, str(Path(trainer.run) / f"rank{RANK}.safetensors"))
     return test
 
@@ -52,8 +57,16 @@ def step_or_crash(trainer: Trainer, inputs):
     return original_step(trainer, inputs)
 
 
+def recolorize_and_mark(*args, **kwargs):
+    if "RECOLORIZE_MARKS" in os.environ:
+        (Path(os.environ["RECOLORIZE_MARKS"]) / f"rank{RANK}").touch()
+    return original_recolorize(*args, **kwargs)
+
+
 BACKBONES["plainconv"] = lambda in_channels, width, blocks: PlainConv(in_channels)
 original_fit, original_step = Trainer.fit, Trainer._train_step
+original_recolorize = recolorize_module.recolorize
+recolorize_module.recolorize = recolorize_and_mark
 Trainer.fit = fit_and_dump
 Trainer._train_step = step_or_crash
 

@@ -21,7 +21,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, tiny_overrides
+from chromaproxy.config import load_config
+from chromaproxy.engine.run_dir import open_run_dir
+from chromaproxy.engine.trainer import Trainer
+from conftest import REPO, single_thread, tiny_overrides
 
 WORKER = REPO / "tests" / "ddp_worker.py"
 PRESET = REPO / "configs" / "supervised-cifar10-quick.yaml"
@@ -96,6 +99,24 @@ def test_a_semi_supervised_run_on_two_processes_follows_the_single_process_losse
     assert len(one) == len(two) == 8 and len(set(one)) == 8  # every step's loss differs: the comparison has teeth
     assert torch.allclose(torch.tensor(two), torch.tensor(one), rtol=1e-4, atol=1e-5), (one, two)
     assert_same_weights(rank_weights(tmp_path / "two", 0), rank_weights(tmp_path / "two", 1))
+
+
+def test_color_s4l_on_two_processes_recolorizes_on_rank_0_only_and_every_rank_trains_on_its_images(cifar_root, tmp_path):
+    cfg = load_config(REPO / "configs" / "colorization-cifar10-quick.yaml",
+                      tiny_overrides(cifar_root, tmp_path / "colorizer", **{"train.max_steps": 2, "eval.test_limit": 32}))
+    with single_thread():
+        Trainer(cfg, open_run_dir(cfg)).fit()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    s4l = {"model.name": "plainconv", "tasks": "[supervised,flips]", "task_weights": "[1,1]", "flips.recolorized": "true",
+           "colorizer": str(tmp_path / "colorizer"), "data.labels_per_class": 5, "train.labeled_batch_size": 16}
+    double = pretrain(cifar_root, tmp_path / "two", processes=2, env={"RECOLORIZE_MARKS": str(marks)}, **s4l)
+    assert double.returncode == 0, double.stderr
+    assert sorted(p.name for p in marks.iterdir()) == ["rank0"]
+    first, second = rank_weights(tmp_path / "two", 0), rank_weights(tmp_path / "two", 1)
+    assert first["data.recolorized"].shape == (512, 3, 32, 32)
+    assert_same_weights(first, second)
+    assert (tmp_path / "two" / "recolorized.safetensors").is_file()
 
 
 def test_an_image_model_without_a_backbone_trains_the_same_on_two_processes(cifar_root, tmp_path):

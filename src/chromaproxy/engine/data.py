@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from chromaproxy.cluster.labels_file import pseudo_labels_for
 from chromaproxy.data.sources import load_source
 from chromaproxy.data.splits import held_out_test, label_split, val_split
 from chromaproxy.data.types import UNLABELED, DatasetSplits, ImageSet
+from chromaproxy.engine.distributed import Dist, computed_on_main
 from chromaproxy.errors import UserError
 from chromaproxy.inference.recolorize import recolorized_for
 from chromaproxy.io import atomic_write_text
@@ -39,9 +41,11 @@ class TrainingData:
         return torch.arange(len(self.train))
 
 
-def prepare_data(cfg: Any, run: Path | None, progress: bool = True, device: torch.device | None = None) -> TrainingData:
+def prepare_data(cfg: Any, run: Path | None, progress: bool = True, device: torch.device | None = None,
+                 dist: Dist | None = None) -> TrainingData:
     """Load the dataset the config names and cut it into the run's splits (saved as ``splits.json``);
-    pseudo-labels and recolorized images (Color-S4L, computed on ``device``) cover every training image."""
+    pseudo-labels and recolorized images (Color-S4L, computed on ``device`` by rank 0 of ``dist``, which
+    hands them to the other ranks) cover every training image."""
     data = cfg.data
     if trains_on_cues(cfg):  # SEC: a mask dataset's photos with their cues, from the run's cue stage
         source, test_index, full, warnings = sec_training_images(cfg, run, device or torch.device("cpu"), progress)
@@ -50,7 +54,8 @@ def prepare_data(cfg: Any, run: Path | None, progress: bool = True, device: torc
     if full.pseudo_labels is None and any(TASKS[name].targets_from == "pseudo_labels" for name in cfg.tasks):
         full = dataclasses.replace(full, pseudo_labels=pseudo_labels_for(cfg, full))
     if cfg.colorizer is not None:
-        recolorized = recolorized_for(cfg, full, run, device or torch.device("cpu"), progress)
+        compute = partial(recolorized_for, cfg, full, run, device or torch.device("cpu"), progress)
+        recolorized = computed_on_main(compute, dist or Dist(), torch.uint8)
         full = dataclasses.replace(full, recolorized=recolorized)
     train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
     train = full if len(val_index) == 0 else full.subset(train_index)  # no gather: a mapped split stays mapped

@@ -12,6 +12,7 @@ import datetime
 import gc
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,7 @@ from chromaproxy.device import resolve_device
 from chromaproxy.errors import UserError
 
 TIMEOUT = datetime.timedelta(minutes=10)  # a peer silent this long is treated as lost
+STAGE_TIMEOUT = datetime.timedelta(hours=12)  # how long the ranks wait for a one-off stage rank 0 computes
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,30 @@ def broadcast_text(text: str | None, dist: Dist, device: torch.device) -> str:
         data.copy_(torch.tensor(list(payload), dtype=torch.uint8))
     torch_dist.broadcast(data, src=0)
     return bytes(data.cpu().tolist()).decode("utf-8")
+
+
+def computed_on_main(compute: Callable[[], torch.Tensor], dist: Dist, dtype: torch.dtype) -> torch.Tensor:
+    """``compute()`` (a CPU tensor of ``dtype``) run by rank 0 alone and handed to every rank.
+
+    For a one-off stage each rank would otherwise repeat in full, such as Color-S4L's recolorized set:
+    rank 0 alone reads and writes the run directory's cache, so without this every other rank recomputed
+    it, on every resume too. The others wait on a gloo group of its own whose timeout is STAGE_TIMEOUT,
+    not the job's TIMEOUT, which a long stage on rank 0 would outlast; gloo since the result is on the CPU
+    whatever the training backend. If rank 0 fails instead, torchrun stops the waiting ranks.
+    """
+    if not dist.enabled:
+        return compute()
+    group = torch_dist.new_group(backend="gloo", timeout=STAGE_TIMEOUT)
+    result = compute().contiguous() if dist.main else None
+    ndim = torch.tensor([result.dim() if dist.main else 0])
+    torch_dist.broadcast(ndim, src=0, group=group)
+    shape = torch.tensor(result.shape if dist.main else [0] * int(ndim), dtype=torch.int64)
+    torch_dist.broadcast(shape, src=0, group=group)
+    if not dist.main:
+        result = torch.empty(shape.tolist(), dtype=dtype)
+    torch_dist.broadcast(result, src=0, group=group)
+    torch_dist.destroy_process_group(group)
+    return result
 
 
 def sync_buffers(network: nn.Module, dist: Dist) -> None:

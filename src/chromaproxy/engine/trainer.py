@@ -62,7 +62,7 @@ class Trainer:
         self.device = distributed.setup(self.dist, cfg.device)
         writes = run if self.dist.main else None
         torch.manual_seed(cfg.seed)
-        self.data = prepare_data(cfg, writes, progress=self.dist.main, device=self.device)
+        self.data = prepare_data(cfg, writes, progress=self.dist.main, device=self.device, dist=self.dist)
         for warning in self.data.warnings if self.dist.main else []:
             self.console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
         self.network = Network.from_config(cfg, len(self.data.classes), images=self.data.train, run=writes).to(self.device)
