@@ -6,8 +6,9 @@ such a model trains identically on one process and on several), writes each rank
 ``<out>/rank<r>.safetensors``, and with ``CRASH_RANK=r CRASH_STEP=s`` kills rank ``r`` abruptly once it has
 done ``s`` steps (as an out-of-memory kill would); with ``SIGTERM_STEP=s`` rank 0 sends SIGTERM to torchrun
 itself once it has done ``s`` steps, as a cluster scheduler would, and torchrun forwards it to every rank.
-With ``RECOLORIZE_MARKS=DIR`` a rank that recolorizes the training images (Color-S4L) leaves ``DIR/rank<r>``,
-and each rank's dump holds the recolorized images it trained on (``data.recolorized``).
+With ``STAGE_MARKS=DIR`` a rank that recolorizes the training images (Color-S4L) leaves
+``DIR/recolorize-rank<r>`` and one that trains SEC's cue network ``DIR/cues-rank<r>``; each rank's dump holds
+the recolorized images it trained on (``data.recolorized``) or, for SEC, its packed images (``data.images``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from chromaproxy.engine.trainer import Trainer
 from chromaproxy.inference import recolorize as recolorize_module
 from chromaproxy.models import BACKBONES
 from chromaproxy.models.base import Backbone, TapInfo
+from chromaproxy.segment import cue_stage
+from chromaproxy.segment.sec_data import trains_on_cues
 
 RANK = int(os.environ.get("RANK", "0"))
 
@@ -45,6 +48,8 @@ def fit_and_dump(trainer: Trainer) -> dict:
     state = {k: v.contiguous() for k, v in trainer.network.state_dict().items()}
     if trainer.data.train.recolorized is not None:
         state["data.recolorized"] = trainer.data.train.recolorized.contiguous()
+    if trains_on_cues(trainer.cfg):
+        state["data.images"] = trainer.data.train.images.contiguous()
     save_file(state, str(Path(trainer.run) / f"rank{RANK}.safetensors"))
     return test
 
@@ -57,16 +62,18 @@ def step_or_crash(trainer: Trainer, inputs):
     return original_step(trainer, inputs)
 
 
-def recolorize_and_mark(*args, **kwargs):
-    if "RECOLORIZE_MARKS" in os.environ:
-        (Path(os.environ["RECOLORIZE_MARKS"]) / f"rank{RANK}").touch()
-    return original_recolorize(*args, **kwargs)
+def marked(stage: str, original):
+    def run(*args, **kwargs):
+        if "STAGE_MARKS" in os.environ:
+            (Path(os.environ["STAGE_MARKS"]) / f"{stage}-rank{RANK}").touch()
+        return original(*args, **kwargs)
+    return run
 
 
 BACKBONES["plainconv"] = lambda in_channels, width, blocks: PlainConv(in_channels)
 original_fit, original_step = Trainer.fit, Trainer._train_step
-original_recolorize = recolorize_module.recolorize
-recolorize_module.recolorize = recolorize_and_mark
+recolorize_module.recolorize = marked("recolorize", recolorize_module.recolorize)
+cue_stage.train_cue_network = marked("cues", cue_stage.train_cue_network)
 Trainer.fit = fit_and_dump
 Trainer._train_step = step_or_crash
 

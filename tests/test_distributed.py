@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from chromaproxy.config import load_config
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.trainer import Trainer
-from conftest import REPO, single_thread, tiny_overrides
+from conftest import REPO, data_root, single_thread, tiny_overrides
 
 WORKER = REPO / "tests" / "ddp_worker.py"
 PRESET = REPO / "configs" / "supervised-cifar10-quick.yaml"
@@ -110,13 +110,27 @@ def test_color_s4l_on_two_processes_recolorizes_on_rank_0_only_and_every_rank_tr
     marks.mkdir()
     s4l = {"model.name": "plainconv", "tasks": "[supervised,flips]", "task_weights": "[1,1]", "flips.recolorized": "true",
            "colorizer": str(tmp_path / "colorizer"), "data.labels_per_class": 5, "train.labeled_batch_size": 16}
-    double = pretrain(cifar_root, tmp_path / "two", processes=2, env={"RECOLORIZE_MARKS": str(marks)}, **s4l)
+    double = pretrain(cifar_root, tmp_path / "two", processes=2, env={"STAGE_MARKS": str(marks)}, **s4l)
     assert double.returncode == 0, double.stderr
-    assert sorted(p.name for p in marks.iterdir()) == ["rank0"]
+    assert sorted(p.name for p in marks.iterdir()) == ["recolorize-rank0"]
     first, second = rank_weights(tmp_path / "two", 0), rank_weights(tmp_path / "two", 1)
     assert first["data.recolorized"].shape == (512, 3, 32, 32)
     assert_same_weights(first, second)
     assert (tmp_path / "two" / "recolorized.safetensors").is_file()
+
+
+def test_sec_on_two_processes_trains_the_cue_network_on_rank_0_only_and_every_rank_gets_its_cues(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    sec = {"tasks": "[sec]", "task_weights": "[1]", "data.name": "pets3", "data.root": str(data_root()),
+           "data.limit": 32, "data.image_size": 32, "augment.color_jitter": "[0,0,0,0]", "augment.grayscale_p": 0,
+           "sec.hidden": 16, "sec.dilation": 2, "sec.cue_epochs": 1, "sec.crf_scale": 30, "train.max_steps": 2}
+    double = pretrain(tmp_path, tmp_path / "two", processes=2, env={"STAGE_MARKS": str(marks)}, **sec)
+    assert double.returncode == 0, double.stderr
+    assert sorted(p.name for p in marks.iterdir()) == ["cues-rank0"]
+    first, second = rank_weights(tmp_path / "two", 0), rank_weights(tmp_path / "two", 1)
+    assert first["data.images"].shape == (32, 3, 64, 32)  # each photo with its cue map packed below it
+    assert_same_weights(first, second)
 
 
 def test_an_image_model_without_a_backbone_trains_the_same_on_two_processes(cifar_root, tmp_path):

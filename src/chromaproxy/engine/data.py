@@ -44,19 +44,18 @@ class TrainingData:
 def prepare_data(cfg: Any, run: Path | None, progress: bool = True, device: torch.device | None = None,
                  dist: Dist | None = None) -> TrainingData:
     """Load the dataset the config names and cut it into the run's splits (saved as ``splits.json``);
-    pseudo-labels and recolorized images (Color-S4L, computed on ``device`` by rank 0 of ``dist``, which
-    hands them to the other ranks) cover every training image."""
-    data = cfg.data
+    pseudo-labels and recolorized images (Color-S4L) cover every training image. SEC's cue maps and the
+    recolorized images are computed on ``device`` by rank 0 of ``dist``, which hands them to the others."""
+    data, device = cfg.data, device or torch.device("cpu")
+    once = partial(computed_on_main, dist=dist or Dist(), dtype=torch.uint8)
     if trains_on_cues(cfg):  # SEC: a mask dataset's photos with their cues, from the run's cue stage
-        source, test_index, full, warnings = sec_training_images(cfg, run, device or torch.device("cpu"), progress)
+        source, test_index, full, warnings = sec_training_images(cfg, run, device, progress, once)
     else:
         source, test_index, full, warnings = training_images(cfg, progress)
     if full.pseudo_labels is None and any(TASKS[name].targets_from == "pseudo_labels" for name in cfg.tasks):
         full = dataclasses.replace(full, pseudo_labels=pseudo_labels_for(cfg, full))
     if cfg.colorizer is not None:
-        compute = partial(recolorized_for, cfg, full, run, device or torch.device("cpu"), progress)
-        recolorized = computed_on_main(compute, dist or Dist(), torch.uint8)
-        full = dataclasses.replace(full, recolorized=recolorized)
+        full = dataclasses.replace(full, recolorized=once(partial(recolorized_for, cfg, full, run, device, progress)))
     train_index, val_index = val_split(full.labels, data.val_size, cfg.seed)
     train = full if len(val_index) == 0 else full.subset(train_index)  # no gather: a mapped split stays mapped
     labeled = None

@@ -8,6 +8,8 @@ so the trainer's closing test loss is the expansion and constrain terms on unsee
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,16 @@ def check_sec_config(cfg: Any) -> None:
                         "augment.color_jitter=[0,0,0,0] and augment.grayscale_p=0 (flips are fine)")
 
 
-def sec_training_images(cfg: Any, run: Path | None, device: torch.device, progress: bool = True):
-    """(source, held-out test index, packed training images, warnings), as ``engine.data.training_images``."""
+def computed_here(compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    return compute()
+
+
+def sec_training_images(cfg: Any, run: Path | None, device: torch.device, progress: bool = True,
+                        once: Callable[[Callable[[], torch.Tensor]], torch.Tensor] = computed_here):
+    """(source, held-out test index, packed training images, warnings), as ``engine.data.training_images``.
+
+    ``once`` runs the cue stage: under torchrun the trainer passes one that runs it on rank 0 alone and
+    hands the cue maps to the other ranks, which would otherwise each train a cue network of their own."""
     check_sec_config(cfg)
     if cfg.sec.micro:
         read_micro(cfg.sec.micro)  # a missing file stops the run now, not after the cue network has trained
@@ -56,7 +66,7 @@ def sec_training_images(cfg: Any, run: Path | None, device: torch.device, progre
         raise UserError(f"data.image_size={side} is smaller than the {len(classes)} classes of {cfg.data.name}; set data.image_size >= {len(classes)}")
     train, warnings = _limited(splits.train, cfg.data.limit, cfg.data.name)
     photos, labels = square_photos(train, side), present_classes(train, len(classes))
-    maps = cue_maps(cfg, photos, labels, classes, run, device, progress)
+    maps = once(partial(cue_maps, cfg, photos, labels, classes, run, device, progress))
     full = ImageSet(pack(photos, maps, labels), dominant_labels(train.masks, len(classes)), classes[1:])
     test = _packed_without_cues(splits.test, classes, side)
     return DatasetSplits(cfg.data.name, full, test, splits.location), torch.zeros(0, dtype=torch.int64), full, warnings
