@@ -45,6 +45,7 @@ def check_sec_config(cfg: Any) -> None:
 
 
 def computed_here(compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """A stage run in this process: what ``once`` is outside torchrun."""
     return compute()
 
 
