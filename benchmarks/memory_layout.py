@@ -48,18 +48,28 @@ def layout(memory_format: torch.memory_format):
         chromaproxy.network.MEMORY_FORMAT = throughput.MEMORY_FORMAT = kept
 
 
-def bench_case(case: str, args: argparse.Namespace) -> tuple[float, float]:
-    """Median img/s (contiguous, channels_last) over ``--rounds`` alternated rounds."""
+def alternated_rates(case: str, settings: dict, args: argparse.Namespace) -> list[float]:
+    """Median compute-only img/s of ``case`` under each of ``settings`` ({name: context manager factory}),
+    timed in alternated rounds (AB BA AB …) so that a drifting host speed hits every setting alike."""
     cfg = case_config(case, args.root)
     batches, num_classes = throughput.premade_batches(cfg, 4, resolve_device(cfg.device))
-    rates: dict[torch.memory_format, list[float]] = {torch.contiguous_format: [], torch.channels_last: []}
-    order = list(rates)
+    rates: dict[str, list[float]] = {name: [] for name in settings}
+    order = list(settings)
     for r in range(args.rounds):
-        for memory_format in order[::-1] if r % 2 else order:
-            with layout(memory_format):
-                kept = [(rgb.contiguous(memory_format=memory_format), labels) for rgb, labels in batches]
-                rates[memory_format].append(throughput.compute_rate(cfg, kept, num_classes, 1, args.steps))
-    return statistics.median(rates[torch.contiguous_format]), statistics.median(rates[torch.channels_last])
+        for name in order[::-1] if r % 2 else order:
+            with settings[name]():
+                kept = [(rgb.contiguous(memory_format=chromaproxy.network.MEMORY_FORMAT), labels) for rgb, labels in batches]
+                rates[name].append(throughput.compute_rate(cfg, kept, num_classes, 1, args.steps))
+    return [statistics.median(rates[name]) for name in order]
+
+
+def bench_case(case: str, args: argparse.Namespace) -> tuple[float, float]:
+    """Median img/s (contiguous, channels_last) over ``--rounds`` alternated rounds."""
+    contiguous, channels_last = alternated_rates(case, {
+        "contiguous": lambda: layout(torch.contiguous_format),
+        "channels_last": lambda: layout(torch.channels_last),
+    }, args)
+    return contiguous, channels_last
 
 
 def main() -> None:

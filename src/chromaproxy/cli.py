@@ -147,6 +147,7 @@ def _open_run(cfg: Any, dist: Dist, device) -> tuple[Path, bool]:
     """The run directory every rank uses (rank 0 plans and starts it) and whether this command created it;
     ``cfg.resume`` ends true only where a checkpoint exists to resume from."""
     from chromaproxy.engine import distributed
+    from chromaproxy.device import precision
     from chromaproxy.engine.run_dir import has_checkpoint, plan_run_dir, start_run_dir
 
     run, note, created = None, None, False
@@ -158,7 +159,8 @@ def _open_run(cfg: Any, dist: Dist, device) -> tuple[Path, bool]:
     cfg.resume = cfg.resume and has_checkpoint(run)  # as rank 0 decided
     if dist.main:
         ranks = f" ({dist.world_size} processes, {dist.local_batch(cfg.train.batch_size)} images each per step)"
-        err_console.print(f"run directory: [bold]{run}[/bold]" + (ranks if dist.enabled else ""))
+        where = f" ({precision(device)} on {device.type})"
+        err_console.print(f"run directory: [bold]{run}[/bold]{where}" + (ranks if dist.enabled else ""))
         if note:
             err_console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
     return run, created

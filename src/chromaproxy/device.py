@@ -1,4 +1,11 @@
-"""Device choice, the mixed-precision context (bf16 autocast on CUDA) and the memory layout.
+"""Device choice, the mixed-precision context (bf16 autocast) and the memory layout.
+
+bf16 autocast runs on CUDA, and on CPUs whose cores multiply bf16 natively (Intel AMX, e.g. Sapphire Rapids):
+there oneDNN's bf16 convolutions make the quick colorization preset's training step 1.7x faster than
+float32 on 2 cores, with the same best-tap kNN (benchmarks/RESULTS.md, "bf16 autocast on an AMX CPU").
+CPUs without it (AVX2, or AVX-512 without AMX, such as the AMD EPYC sandbox earlier results came from) would
+emulate bf16 and run slower, so they stay in float32. ``CHROMAPROXY_PRECISION=fp32`` (or ``bf16``) overrides
+the choice for a process, e.g. to compare the two; the choice is printed when a run starts.
 
 Every network and batch is kept channels_last (NHWC), on CPUs as well as GPUs: oneDNN's convolutions run
 faster in that layout on this project's 2-core CPU too, by 1.1-1.3x per training step for every
@@ -9,6 +16,8 @@ presets are unchanged); benchmarks/RESULTS.md, "channels_last on the CPU".
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 
 import torch
 
@@ -27,10 +36,28 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def precision(device: torch.device) -> str:
+    """``bf16`` or ``fp32``: what :func:`autocast` runs on ``device`` (see the module docstring)."""
+    wanted = os.environ.get("CHROMAPROXY_PRECISION", "auto")
+    if wanted not in PRECISIONS:
+        raise UserError(f"CHROMAPROXY_PRECISION={wanted!r} is not a precision; use one of {', '.join(PRECISIONS)}")
+    if wanted != "auto":
+        return wanted
+    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16()) else "fp32"
+
+
+@functools.cache
+def cpu_has_amx_bf16() -> bool:
+    return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
+
+
 def autocast(device: torch.device):
-    """bf16 autocast on CUDA (no loss scaling needed); full precision on CPU, where it is not faster."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast where :func:`precision` says so (no loss scaling needed with bf16), else a no-op."""
+    if precision(device) == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -31,6 +31,7 @@ from chromaproxy import __version__
 from chromaproxy.checkpoint import load_checkpoint, optimizer_tensors, read_meta, restore_optimizer, save_checkpoint
 from chromaproxy.data.augment import AugmentSpec
 from chromaproxy.data.types import ImageSet
+from chromaproxy.device import precision
 from chromaproxy.ema import PREFIX as EMA_PREFIX
 from chromaproxy.ema import PolyakAverage
 from chromaproxy.engine import batches, distributed
@@ -274,6 +275,7 @@ class Trainer:
             "tasks": list(self.cfg.tasks),
             "classes": self.data.classes,
             "best_val": self.best_val if math.isfinite(self.best_val) else None,
+            "precision": precision(self.device),
         }
 
     def _save_last(self) -> None:

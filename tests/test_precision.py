@@ -1,0 +1,40 @@
+"""The autocast policy: bf16 on CUDA and on AMX CPUs, float32 elsewhere, overridable per process."""
+
+import pytest
+import torch
+
+import chromaproxy.device as device_module
+from chromaproxy.device import autocast, precision
+from chromaproxy.errors import UserError
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("amx, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_follows_the_cpu(monkeypatch, amx, expected):
+    monkeypatch.delenv("CHROMAPROXY_PRECISION", raising=False)
+    monkeypatch.setattr(device_module, "cpu_has_amx_bf16", lambda: amx)
+    assert precision(CPU) == expected
+    assert precision(torch.device("cuda")) == "bf16"
+
+
+@pytest.mark.parametrize("wanted", ["fp32", "bf16"])
+def test_the_environment_overrides_the_hardware(monkeypatch, wanted):
+    monkeypatch.setenv("CHROMAPROXY_PRECISION", wanted)
+    monkeypatch.setattr(device_module, "cpu_has_amx_bf16", lambda: wanted == "fp32")
+    assert precision(CPU) == wanted
+
+
+@pytest.mark.parametrize("wanted, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_autocast_runs_convolutions_in_the_chosen_precision(monkeypatch, wanted, dtype):
+    monkeypatch.setenv("CHROMAPROXY_PRECISION", wanted)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    with autocast(CPU):
+        out = conv(torch.randn(2, 3, 8, 8))
+    assert out.dtype == dtype
+
+
+def test_a_typo_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("CHROMAPROXY_PRECISION", "fp16")
+    with pytest.raises(UserError, match="CHROMAPROXY_PRECISION='fp16' is not a precision; use one of auto, bf16, fp32"):
+        precision(CPU)
