@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from chromaproxy.cluster.views import centre_crop, crop_resize, paired_views
+from chromaproxy.cluster.views import centre_crop, paired_views
+from chromaproxy.data.resized_crop import crop_resize
 from chromaproxy.config import load_config
 from chromaproxy.data.types import ImageSet
 from chromaproxy.network import Network

@@ -49,6 +49,7 @@ class AugmentConfig:
     crop_padding: NonNegative[int] = 4  # random crop with this much padding (0 = off)
     padding_mode: Literal["auto", "zeros", "reflect"] = "auto"  # auto: reflect for colour-target tasks, else zeros
     hflip: bool = True  # random horizontal flip
+    crop_scale: list[Fraction[float]] = field(default_factory=lambda: [1.0, 1.0])  # random resized square crop: area share ~ U(low, high); [1, 1] = off
     color_jitter: list[NonNegative[float]] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # brightness, contrast, saturation, hue
     color_jitter_p: Fraction[float] = 0.8  # probability that an image is jittered
     grayscale_p: Fraction[float] = 0.0  # probability that an image is turned gray
@@ -221,6 +222,9 @@ def validate(cfg: Any) -> None:
         )
     if len(cfg.augment.color_jitter) != 4:
         raise UserError("augment.color_jitter needs 4 values: [brightness, contrast, saturation, hue]")
+    low_high = cfg.augment.crop_scale
+    if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
+        raise UserError(f"augment.crop_scale={low_high} needs 2 area shares 0 < low <= high <= 1, e.g. [0.3, 1.0] ([1, 1] is off)")
     _check_colorizer(cfg)
     _check_graph(cfg)
     if cfg.data.name == "folder" and not cfg.data.path:

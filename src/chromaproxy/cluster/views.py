@@ -19,35 +19,15 @@ the device without a Python loop over images; all randomness comes from the gene
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from chromaproxy.data.augment import color_jitter
+from chromaproxy.data.resized_crop import crop_resize
 from chromaproxy.errors import UserError
 
 
 def check_crop(crop: int, height: int, width: int) -> None:
     if not 0 < crop <= min(height, width):
         raise UserError(f"iic.crop={crop} must be between 1 and the image side {min(height, width)}")
-
-
-def crop_resize(rgb: torch.Tensor, corners: torch.Tensor, crop: int, size: int | None = None) -> torch.Tensor:
-    """Crop each image (B, C, H, W) to ``crop`` x ``crop`` at its top-left ``corners`` (B, 2) = (y, x) and
-    resize it bilinearly to ``size`` x ``size`` (default H x W): the same as a per-image slice then
-    ``F.interpolate`` (half-pixel centres, edges clamped to the crop), as one ``grid_sample``."""
-    _, _, height, width = rgb.shape
-    out_h, out_w = (size, size) if size else (height, width)
-    y = _sample_positions(out_h, crop, corners[:, 0], height)  # (B, out_h) normalised
-    x = _sample_positions(out_w, crop, corners[:, 1], width)  # (B, out_w)
-    grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), dim=-1)  # (B, out_h, out_w, 2) as (x, y)
-    return F.grid_sample(rgb, grid.to(rgb.dtype), mode="bilinear", align_corners=False)
-
-
-def _sample_positions(out: int, crop: int, start: torch.Tensor, side: int) -> torch.Tensor:
-    """Where each of ``out`` output pixels samples a crop starting at ``start`` (B,), in grid_sample's
-    normalised coordinates of an image ``side`` pixels wide: (B, out)."""
-    inside = ((torch.arange(out, device=start.device) + 0.5) * crop / out - 0.5).clamp(0, crop - 1)  # (out,)
-    pixel = start.float()[:, None] + inside  # (B, out) absolute pixel centres
-    return (2 * pixel + 1) / side - 1
 
 
 def random_corners(batch: int, crop: int, height: int, width: int, generator: torch.Generator, device) -> torch.Tensor:

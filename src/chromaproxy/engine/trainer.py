@@ -83,8 +83,8 @@ class Trainer:
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.sampler.steps_per_epoch
         spec = AugmentSpec(
             crop_padding=cfg.augment.crop_padding, padding_mode=self._padding_mode(), hflip=cfg.augment.hflip,
-            color_jitter=tuple(cfg.augment.color_jitter), color_jitter_p=cfg.augment.color_jitter_p,
-            grayscale_p=cfg.augment.grayscale_p,
+            crop_scale=tuple(cfg.augment.crop_scale), color_jitter=tuple(cfg.augment.color_jitter),
+            color_jitter_p=cfg.augment.color_jitter_p, grayscale_p=cfg.augment.grayscale_p,
         )
         on_main = [t for t in self.network.tasks.values() if labeled_sampler is None or not t.needs_labels]
         self.batches = batches.StepBatches(batches.main_batch_spec(spec, on_main), spec, labeled_sampler, self.device)
