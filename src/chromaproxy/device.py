@@ -1,8 +1,8 @@
 """Device choice, the mixed-precision context (bf16 autocast) and the memory layout.
 
 bf16 autocast runs on CUDA, and on CPUs whose cores multiply bf16 natively (Intel AMX, e.g. Sapphire Rapids):
-there oneDNN's bf16 convolutions make the quick colorization preset's training step 1.7x faster than
-float32 on 2 cores, with the same best-tap kNN (benchmarks/RESULTS.md, "bf16 autocast on an AMX CPU").
+there oneDNN's bf16 convolutions make the quick presets' training steps 1.5-2.5x faster than float32 on
+2 cores (colorization 2.1x), with the same kNN quality (benchmarks/RESULTS.md, "bf16 autocast on an AMX CPU").
 CPUs without it (AVX2, or AVX-512 without AMX, such as the AMD EPYC sandbox earlier results came from) would
 emulate bf16 and run slower, so they stay in float32. ``CHROMAPROXY_PRECISION=fp32`` (or ``bf16``) overrides
 the choice for a process, e.g. to compare the two; the choice is printed when a run starts.
