@@ -69,6 +69,11 @@ def test_the_cache_is_reused_for_the_same_colorizer_and_images_only(cifar_root, 
 
     monkeypatch.setattr(recolorize_module, "recolorize", refuse)
     assert torch.equal(prepare_data(cfg, run, progress=False).train.recolorized, first)
+    made_in = recolorize_module.precision(torch.device("cpu"))
+    monkeypatch.setenv("CHROMAPROXY_PRECISION", "fp32" if made_in == "bf16" else "bf16")  # bf16 colours differ
+    with pytest.raises(AssertionError, match="recomputed"):
+        prepare_data(cfg, run, progress=False)
+    monkeypatch.setenv("CHROMAPROXY_PRECISION", made_in)
     cfg.data.limit = 200  # other images: the cache does not fit
     with pytest.raises(AssertionError, match="recomputed"):
         prepare_data(cfg, run, progress=False)

@@ -7,7 +7,12 @@ rounding). It is computed once per run, with batched inference, and cached in th
 checkpoint) and the images (count and pixel fingerprint); a cache made by another colorizer or for other
 images is recomputed, never reused. A fitting cache of a sibling run is read instead of recomputing: the
 seeds of ``seeds=[0,1,2]`` (``out/seed<k>``) share their training images, so the first seed's
-recolorization (11 minutes for 50,000 images on a 2-core CPU) serves them all.
+recolorization serves them all.
+
+The colorizer runs under the device's autocast (bf16 on CUDA and on AMX CPUs, see ``chromaproxy.device``):
+the hypercolumn head decodes all 1,024 pixels of every image, which took 28 minutes for 50,000 images in
+float32 on a 2-core CPU (benchmarks/RESULTS.md, "Recolorizing in bf16"). bf16 colours differ slightly from
+float32 ones, so the header records the precision too and a cache of the other precision is recomputed.
 
 The colorizer must be a colorization run trained on this run's image size: at another size its ab would
 come from a network that never saw such images.
@@ -25,6 +30,7 @@ from rich.progress import track
 from chromaproxy.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from chromaproxy.cluster.labels_file import fingerprint
 from chromaproxy.color import join_lab, lab_to_rgb
+from chromaproxy.device import autocast, precision
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
 from chromaproxy.errors import UserError
@@ -59,7 +65,7 @@ def recolorized_for(cfg: Any, images: ImageSet, run: Path | None, device: torch.
             f"colorizer={cfg.colorizer} was trained on {identity['image_size']} px images, this run uses "
             f"data.image_size={cfg.data.image_size}; train a colorizer at {cfg.data.image_size} px"
         )
-    wanted = {**identity, "images": len(images), "fingerprint": fingerprint(images)}
+    wanted = {**identity, "images": len(images), "fingerprint": fingerprint(images), "precision": precision(device)}
     cache = None if run is None else run / CACHE_FILE
     fitting = next((path for path in _caches(run) if read_meta(path) == wanted), None)
     if fitting is not None:
@@ -90,7 +96,8 @@ def recolorize(colorizer: Path, images: ImageSet, device: torch.device, progress
     chunks = torch.arange(len(images)).split(BATCH)
     for index in track(chunks, description="recolorizing", disable=not progress, transient=True):
         rgb = to_float(images.images[index].to(device))  # (B, 3, H, W)
-        ab = predict_small_ab(network, task, rgb, "annealed", None)  # (B, 2, H, W)
+        with autocast(device):
+            ab = predict_small_ab(network, task, rgb, "annealed", None).float()  # (B, 2, H, W)
         joined = lab_to_rgb(join_lab(lab_lightness(rgb), ab)).clamp(0, 1)
         out[index] = joined.mul(255).round().to(torch.uint8).cpu()
     return out
