@@ -30,9 +30,9 @@ from rich.progress import track
 from chromaproxy.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from chromaproxy.cluster.labels_file import fingerprint
 from chromaproxy.color import join_lab, lab_to_rgb
-from chromaproxy.device import autocast, precision
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.types import ImageSet
+from chromaproxy.device import autocast, precision
 from chromaproxy.errors import UserError
 from chromaproxy.inference.colorize import colorization_task, lab_lightness, predict_small_ab
 from chromaproxy.io import checkpoint_dir, read_run_config
