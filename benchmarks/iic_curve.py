@@ -3,8 +3,10 @@
 Trains ``chromaproxy cluster``'s task with the real ``Trainer`` (one process, the threads torch picks)
 and, after every epoch, assigns all training images with the current network exactly as the ``cluster``
 command does at the end (centre crop, lowest-loss sub-head) and scores both heads against the labels:
-one-to-one (Hungarian) and many-to-one accuracy, NMI, the number of non-empty clusters. The time axis is
-training time only (the scoring passes are not counted). Writes one JSON line per epoch and a table.
+one-to-one (Hungarian) and many-to-one accuracy, NMI, the number of non-empty clusters. With
+``train.ema=DECAY`` the Polyak average of the weights (what ``cluster`` then assigns with) is scored too,
+under the key ``ema``. The time axis is training time only (the scoring passes are not counted). Writes one
+JSON line per epoch and a table.
 
     CHROMAPROXY_DATA=/path/to/data python benchmarks/iic_curve.py [--preset configs/iic-cifar10-quick.yaml]
         [--minutes 15] [key=value ...] [--out benchmarks/iic_curve.jsonl]
@@ -58,6 +60,9 @@ def main() -> None:
             trained += time.perf_counter() - started[0]
             original_end(epoch, window, log, progress)
             row = {"epoch": epoch + 1, "step": trainer.step, "train_minutes": trained / 60, **score(trainer, images)}
+            if trainer.ema is not None:
+                with trainer.ema.swapped_in(trainer.network):
+                    row["ema"] = score(trainer, images)
             rows.append(row)
             print(json.dumps(row), flush=True)
             if trained / 60 >= args.minutes:
@@ -70,8 +75,10 @@ def main() -> None:
     print(f"\n{cfg.preset}: {' '.join(args.overrides)}  ({torch.get_num_threads()} threads)")
     print("| epoch | train min | " + " | ".join(f"{h} 1:1 | {h} m:1 | {h} used" for h in HEADS) + " |")
     for row in rows:
-        cells = [f"{100 * row[h]['hungarian']:.1f} | {100 * row[h]['many_to_one']:.1f} | {row[h]['used']}/{row[h]['k']}" for h in HEADS]
-        print(f"| {row['epoch']} | {row['train_minutes']:.1f} | " + " | ".join(cells) + " |")
+        for name, scores in (("", row), (" (ema)", row.get("ema"))):
+            if scores is not None:
+                cells = [f"{100 * scores[h]['hungarian']:.1f} | {100 * scores[h]['many_to_one']:.1f} | {scores[h]['used']}/{scores[h]['k']}" for h in HEADS]
+                print(f"| {row['epoch']}{name} | {row['train_minutes']:.1f} | " + " | ".join(cells) + " |")
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
 
