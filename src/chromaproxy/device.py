@@ -61,10 +61,4 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
-def full_precision(device: torch.device):
-    """float32 inside an :func:`autocast` region, for small heads whose outputs feed a loss that is
-    sensitive to rounding (IIC's joint distribution of two softmaxes)."""
-    return torch.autocast(device.type, enabled=False)
-
-
 MEMORY_FORMAT = torch.channels_last

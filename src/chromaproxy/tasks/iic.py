@@ -8,11 +8,8 @@ initialisation; each sub-head's loss is the IIC mutual information between an im
 of its paired views (``cluster/views.py``, ``cluster/iic.py``), and a head's loss is the mean over its
 sub-heads. The heads are trained alternately, one step each (the paper alternates whole epochs; a step
 keeps both heads moving in a short CPU run): the loss is always both heads' sum, but on a training step
-the resting head's part is detached, so only the active head and the backbone get a gradient. The heads
-and their softmax run in float32 even under bf16 autocast: bf16 keeps 3 significant digits, too few for
-the near-uniform probabilities of the first epochs, and the heads cost nothing beside the backbone. A
-running mean of every sub-head's loss is kept in the weights, and assignment uses the sub-head with the
-lowest one, as the paper selects its head.
+the resting head's part is detached, so only the active head and the backbone get a gradient. A running mean of every sub-head's loss is kept in
+the weights, and assignment uses the sub-head with the lowest one, as the paper selects its head.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from torch import nn
 
 from chromaproxy.cluster.iic import iic_loss
 from chromaproxy.cluster.views import centre_crop, paired_views
-from chromaproxy.device import full_precision
 from chromaproxy.errors import UserError
 from chromaproxy.ranges import NonNegative, Positive, Range
 from chromaproxy.tasks.base import Task, TaskContext
@@ -95,8 +91,7 @@ class IicTask(Task):
         """Every sub-head's loss (S,) at ``iic.lam`` and its detached mutual information I(c, c') (S,)."""
         losses, information = [], []
         for layer in self.heads[head]:
-            with full_precision(anchors.device):
-                z, z_prime = layer(anchors).softmax(1), layer(views).softmax(1)
+            z, z_prime = layer(anchors).softmax(1), layer(views).softmax(1)
             losses.append(iic_loss(z, z_prime, self.options.lam))
             information.append(-iic_loss(z.detach(), z_prime.detach()) if self.options.lam != 1 else -losses[-1].detach())
         return torch.stack(losses), torch.stack(information)
@@ -120,5 +115,4 @@ class IicTask(Task):
     def probabilities(self, pooled: torch.Tensor, head: str) -> torch.Tensor:
         """Cluster probabilities (N, k) of the best sub-head of ``head`` from pooled features (N, C) of
         assignment inputs."""
-        with full_precision(pooled.device):
-            return self.heads[head][self.best_sub_head(head)](pooled.float()).softmax(1)
+        return self.heads[head][self.best_sub_head(head)](pooled.float()).softmax(1)
