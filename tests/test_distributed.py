@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -212,3 +213,30 @@ def test_commands_other_than_pretrain_refuse_to_run_on_several_processes(tmp_pat
     # whichever rank prints first: torchrun stops the other one as soon as one has failed
     assert re.search(r"\[rank [01]\] error: only pretrain runs under torchrun; run 'chromaproxy evaluate' as one process",
                      result.stderr), result.stderr
+
+
+def test_a_late_sigterm_while_the_lost_peer_is_reported_leaves_the_one_line_error(tmp_path):
+    # Rank 0 often sees the broken collective before torchrun's SIGTERM arrives; the signal must not
+    # raise PeerLost in the middle of the report (a traceback instead of the one line).
+    from chromaproxy import cli
+    from chromaproxy.engine import distributed
+
+    class BrokenCollective:
+        def fit(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered now: the handler turns it into PeerLost
+            raise AssertionError("unreachable: PeerLost is raised by the signal")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        distributed.stop_with_the_job(distributed.Dist(rank=0, world_size=2))
+        try:
+            cli._fit(BrokenCollective(), distributed.Dist(rank=0, world_size=2), tmp_path, "resume")
+        except cli.UserError as err:
+            os.kill(os.getpid(), signal.SIGTERM)  # torchrun's SIGTERM, late: ignored while reporting
+            assert "another process of this job stopped (torchrun stopped this process)" in str(err)
+        else:
+            raise AssertionError("a lost peer must end _fit with a UserError")
+        distributed.shutdown()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
