@@ -180,7 +180,7 @@ def _fit(trainer: Any, dist: Dist, run: Path, resume: str) -> dict:
     except KeyboardInterrupt:
         raise UserError(f"interrupted before the step ended; the last checkpoint is kept. Continue with: {resume}") from None
     except RuntimeError as err:
-        distributed.hold_sigterm()
+        distributed.hold_sigterm(dist)
         if not distributed.lost_peer(err, dist):
             raise
         first = re.sub(r"^\[[^\]]*\]\s*", "", str(err).splitlines()[0])  # drop gloo's "[pair.cc:537]"

@@ -93,11 +93,12 @@ def _raise_peer_lost(signum: int, frame: object) -> None:
     raise PeerLost("torchrun stopped this process")
 
 
-def hold_sigterm() -> None:
+def hold_sigterm(dist: Dist) -> None:
     """Once this rank is ending with an error, torchrun's SIGTERM (sent when it sees the other rank die)
     has nothing left to stop; arriving while the error is being reported, it would raise ``PeerLost``
     inside the report and print a traceback instead of the one line. ``shutdown`` restores the default."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if dist.enabled:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def lost_peer(err: BaseException, dist: Dist) -> bool:
