@@ -22,7 +22,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from chromaproxy import cli
 from chromaproxy.config import load_config
+from chromaproxy.engine import distributed
 from chromaproxy.engine.run_dir import open_run_dir
 from chromaproxy.engine.trainer import Trainer
 from conftest import REPO, data_root, single_thread, tiny_overrides
@@ -218,9 +220,6 @@ def test_commands_other_than_pretrain_refuse_to_run_on_several_processes(tmp_pat
 def test_a_late_sigterm_while_the_lost_peer_is_reported_leaves_the_one_line_error(tmp_path):
     # Rank 0 often sees the broken collective before torchrun's SIGTERM arrives; the signal must not
     # raise PeerLost in the middle of the report (a traceback instead of the one line).
-    from chromaproxy import cli
-    from chromaproxy.engine import distributed
-
     class BrokenCollective:
         def fit(self):
             raise RuntimeError("[../gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:29500")

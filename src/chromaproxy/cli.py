@@ -172,7 +172,8 @@ def _fit(trainer: Any, dist: Dist, run: Path, resume: str) -> dict:
     from chromaproxy.engine.stopping import StopRequested
 
     try:
-        return trainer.fit()
+        with distributed.sigterm_held_once_failed(dist):
+            return trainer.fit()
     except StopRequested as stop:
         if dist.main:
             err_console.print(f"stopped by {stop}; the checkpoint is written. Continue with: {resume}", soft_wrap=True)
@@ -180,7 +181,6 @@ def _fit(trainer: Any, dist: Dist, run: Path, resume: str) -> dict:
     except KeyboardInterrupt:
         raise UserError(f"interrupted before the step ended; the last checkpoint is kept. Continue with: {resume}") from None
     except RuntimeError as err:
-        distributed.hold_sigterm(dist)
         if not distributed.lost_peer(err, dist):
             raise
         first = re.sub(r"^\[[^\]]*\]\s*", "", str(err).splitlines()[0])  # drop gloo's "[pair.cc:537]"

@@ -12,7 +12,8 @@ import datetime
 import gc
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -93,12 +94,18 @@ def _raise_peer_lost(signum: int, frame: object) -> None:
     raise PeerLost("torchrun stopped this process")
 
 
-def hold_sigterm(dist: Dist) -> None:
-    """Once this rank is ending with an error, torchrun's SIGTERM (sent when it sees the other rank die)
-    has nothing left to stop; arriving while the error is being reported, it would raise ``PeerLost``
-    inside the report and print a traceback instead of the one line. ``shutdown`` restores the default."""
-    if dist.enabled:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+@contextmanager
+def sigterm_held_once_failed(dist: Dist) -> Iterator[None]:
+    """Training inside: if it ends by any exception, SIGTERM is ignored from that moment on. The job's
+    end is decided then, and torchrun's SIGTERM (sent when it sees another rank end) has nothing left to
+    stop; arriving while the error is being turned into its one line, it would raise ``PeerLost`` inside
+    that report and print a traceback instead. ``shutdown`` restores the default."""
+    try:
+        yield
+    except BaseException:
+        if dist.enabled:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
 
 
 def lost_peer(err: BaseException, dist: Dist) -> bool:
