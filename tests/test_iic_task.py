@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from chromaproxy.cluster.iic import iic_loss
 from chromaproxy.cluster.views import centre_crop, paired_views
 from chromaproxy.data.resized_crop import crop_resize
 from chromaproxy.config import load_config
@@ -62,6 +63,37 @@ def test_the_heads_train_on_alternate_steps_and_both_every_step_without_alternat
     assert _gradients_after_one_step(network) == {"overcluster": True, "clusters": False}
     both = _iic(["iic.alternate=false"])
     assert _gradients_after_one_step(both) == {"overcluster": True, "clusters": True}
+
+
+def test_pairs_are_each_view_with_its_anchor_or_every_two_versions_of_an_image():
+    batch, channels = 2, 4
+    pooled = torch.arange(batch * 3 * channels, dtype=torch.float32).view(batch * 3, channels)  # anchors, view 1, view 2
+
+    def version(v: int) -> torch.Tensor:
+        return pooled[v * batch : (v + 1) * batch]
+
+    expected = {
+        "anchor": [(0, 1), (0, 2)],
+        "all": [(0, 1), (0, 2), (1, 2)],
+    }
+    for pairs, versions in expected.items():
+        task = _iic([f"iic.pairs={pairs}", "iic.views=2"]).tasks["iic"]
+        first, second = task._pairs(pooled, batch)
+        assert torch.equal(first, torch.cat([version(i) for i, _ in versions]))
+        assert torch.equal(second, torch.cat([version(j) for _, j in versions]))
+
+
+def test_every_pair_enters_one_joint_distribution():
+    network = _iic(["iic.pairs=all", "iic.views=2", "iic.sub_heads=1"])
+    task = network.tasks["iic"]
+    inputs, batch = task.make_batch(IMAGES.images[:8].float() / 255, IMAGES.labels[:8], torch.Generator().manual_seed(0))
+    features = network.backbone.forward_features(network.input(inputs), task.taps)
+    loss = task(features, batch)["loss"]
+    pooled = features[task.taps[0]].float().mean(dim=(2, 3))
+    anchors, views, other = pooled.split(batch)
+    first, second = torch.cat([anchors, anchors, views]), torch.cat([views, other, other])
+    expected = sum(iic_loss(h[0](first).softmax(1), h[0](second).softmax(1), task.options.lam) for h in task.heads.values())
+    assert torch.allclose(loss, expected, atol=1e-5)
 
 
 def test_the_sub_head_with_the_lowest_running_loss_is_chosen_and_saved_with_the_weights():

@@ -6,7 +6,9 @@ on CIFAR-10) and head B has as many clusters as classes (``k``). Each head is ``
 Linear + softmax layers (5 in the paper), which makes the result less dependent on one head's
 initialisation; each sub-head's loss is the IIC mutual information between an image's anchor and each
 of its paired views (``cluster/views.py``, ``cluster/iic.py``), and a head's loss is the mean over its
-sub-heads. The heads are trained alternately, one step each (the paper alternates whole epochs; a step
+sub-heads. With ``pairs: all`` every two of an image's 1 + V transformed versions form a pair (6 instead
+of 3 for V = 3): the anchor is itself a random crop, so the versions are interchangeable, and the joint
+distribution gets twice the samples for the price of the heads only, the backbone's pass being shared. The heads are trained alternately, one step each (the paper alternates whole epochs; a step
 keeps both heads moving in a short CPU run): the loss is always both heads' sum, but on a training step
 the resting head's part is detached, so only the active head and the backbone get a gradient. A running mean of every sub-head's loss is kept in
 the weights, and assignment uses the sub-head with the lowest one, as the paper selects its head.
@@ -14,8 +16,9 @@ the weights, and assignment uses the sub-head with the lowest one, as the paper 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
@@ -35,12 +38,13 @@ class IicOptions:
     overcluster_k: Positive[int] = 70  # clusters of the over-clustering head A (SSL++: 70 on CIFAR-10)
     k: Positive[int] | None = None  # clusters of head B; None = the dataset's number of classes
     sub_heads: Positive[int] = 5  # independent sub-heads per head; the lowest-loss one is used
-    views: Positive[int] = 3  # paired views per image (each compared with the image's anchor)
+    views: Positive[int] = 3  # paired views per image (each compared with the image's anchor; see pairs)
     crop: Positive[int] = 20  # side of the random crops (CIFAR: 20 of 32)
     size: Positive[int] | None = None  # side the crops are resized to; None = the image side (the paper's 32)
     jitter: list[NonNegative[float]] = field(default_factory=lambda: [0.4, 0.4, 0.4, 0.125])  # brightness, contrast, saturation, hue of the views
     lam: Annotated[float, Range(1, 10)] = 1.0  # λ of the loss: 1 = the mutual information; above 1 pushes for balanced clusters
     alternate: bool = True  # train heads A and B on alternate steps (false: both every step)
+    pairs: Literal["anchor", "all"] = "anchor"  # anchor: each view with its anchor (the paper); all: every two versions of an image
     tap: str | None = None  # backbone tap the heads read; None = the deepest
 
 
@@ -73,8 +77,7 @@ class IicTask(Task):
 
     def forward(self, features: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
         pooled = features[self.taps[0]].float().mean(dim=(2, 3))  # (B·(1 + V), C)
-        anchors = pooled[:batch].repeat(self.options.views, 1)  # (V·B, C), aligned with the views
-        views = pooled[batch:]  # (V·B, C)
+        anchors, views = self._pairs(pooled, batch)  # (P·B, C) each, row i of one paired with row i of the other
         losses, information = {}, {}
         for head in HEADS:
             losses[head], information[head] = self._sub_head_losses(head, anchors, views)  # each (S,)
@@ -86,6 +89,15 @@ class IicTask(Task):
             means[resting] = means[resting].detach()
         loss = means["overcluster"] + means["clusters"]
         return {"loss": loss, **{f"mi_{head}": information[head].mean() for head in HEADS}}
+
+    def _pairs(self, pooled: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two sides of every pair from the pooled anchors then views (B·(1 + V), C): P = V pairs per
+        image (anchor, view v) or, with ``pairs: all``, P = (1 + V)·V/2 (every two versions)."""
+        versions = pooled.split(batch)  # 1 + V tensors (B, C): the anchors, then each view
+        if self.options.pairs == "anchor":
+            return versions[0].repeat(self.options.views, 1), pooled[batch:]
+        first, second = zip(*itertools.combinations(versions, 2))
+        return torch.cat(first), torch.cat(second)
 
     def _sub_head_losses(self, head: str, anchors: torch.Tensor, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Every sub-head's loss (S,) at ``iic.lam`` and its detached mutual information I(c, c') (S,)."""
