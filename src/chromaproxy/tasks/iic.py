@@ -8,10 +8,12 @@ initialisation; each sub-head's loss is the IIC mutual information between an im
 of its paired views (``cluster/views.py``, ``cluster/iic.py``), and a head's loss is the mean over its
 sub-heads. With ``pairs: all`` every two of an image's 1 + V transformed versions form a pair (6 instead
 of 3 for V = 3): the anchor is itself a random crop, so the versions are interchangeable, and the joint
-distribution gets twice the samples for the price of the heads only, the backbone's pass being shared. The heads are trained alternately, one step each (the paper alternates whole epochs; a step
+distribution gets (1 + V)/2 times the samples for the price of the heads only, the backbone's pass being
+shared. The heads are trained alternately, one step each (the paper alternates whole epochs; a step
 keeps both heads moving in a short CPU run): the loss is always both heads' sum, but on a training step
-the resting head's part is detached, so only the active head and the backbone get a gradient. A running mean of every sub-head's loss is kept in
-the weights, and assignment uses the sub-head with the lowest one, as the paper selects its head.
+the resting head's part is detached, so only the active head and the backbone get a gradient. A running
+mean of every sub-head's loss is kept in the weights, and assignment uses the sub-head with the lowest
+one, as the paper selects its head.
 """
 
 from __future__ import annotations
@@ -77,10 +79,10 @@ class IicTask(Task):
 
     def forward(self, features: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
         pooled = features[self.taps[0]].float().mean(dim=(2, 3))  # (B·(1 + V), C)
-        anchors, views = self._pairs(pooled, batch)  # (P·B, C) each, row i of one paired with row i of the other
+        first, second = self._pairs(pooled, batch)  # (P·B, C) each: row i of one is paired with row i of the other
         losses, information = {}, {}
         for head in HEADS:
-            losses[head], information[head] = self._sub_head_losses(head, anchors, views)  # each (S,)
+            losses[head], information[head] = self._sub_head_losses(head, first, second)  # each (S,)
         if self.training:
             self._track(losses)
         means = {head: losses[head].mean() for head in HEADS}
@@ -99,11 +101,11 @@ class IicTask(Task):
         first, second = zip(*itertools.combinations(versions, 2))
         return torch.cat(first), torch.cat(second)
 
-    def _sub_head_losses(self, head: str, anchors: torch.Tensor, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sub_head_losses(self, head: str, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Every sub-head's loss (S,) at ``iic.lam`` and its detached mutual information I(c, c') (S,)."""
         losses, information = [], []
         for layer in self.heads[head]:
-            z, z_prime = layer(anchors).softmax(1), layer(views).softmax(1)
+            z, z_prime = layer(first).softmax(1), layer(second).softmax(1)
             losses.append(iic_loss(z, z_prime, self.options.lam))
             information.append(-iic_loss(z.detach(), z_prime.detach()) if self.options.lam != 1 else -losses[-1].detach())
         return torch.stack(losses), torch.stack(information)
