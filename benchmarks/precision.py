@@ -1,10 +1,10 @@
 """bf16 autocast against float32 on the CPU at hand, per quick preset and backbone.
 
-chromaproxy trains and evaluates under bf16 autocast on CPUs with AMX bf16 units and in float32 on other
-CPUs (``chromaproxy.device.precision``); this benchmark is the measurement behind that choice. For each case
-it times memory_layout.py's compute-only training step (throughput.py's part (a): ``Network.forward`` +
-backward + optimizer step on pre-made augmented CIFAR-10 batches, channels_last) once under each precision,
-alternated AB BA AB, and prints the median img/s of each and their ratio. The precision is switched through
+chromaproxy trains and evaluates under bf16 autocast on CPUs with native bf16 (AMX or AVX-512 BF16) and in
+float32 on other CPUs (``chromaproxy.device.precision``); this benchmark is the measurement behind that
+choice. For each case it times memory_layout.py's compute-only training step (throughput.py's part (a):
+``Network.forward`` + backward + optimizer step on pre-made augmented CIFAR-10 batches, channels_last)
+once under each precision, alternated AB BA AB, and prints the median img/s of each and their ratio. The precision is switched through
 ``CHROMAPROXY_PRECISION``, which ``chromaproxy.device.precision`` reads at every autocast.
 
     CHROMAPROXY_DATA=/path/to/data python benchmarks/precision.py [--cases colorization,nin] [--steps 8]
@@ -19,7 +19,7 @@ import os
 import torch
 
 import memory_layout
-from chromaproxy.device import cpu_has_amx_bf16
+from chromaproxy.device import cpu_has_native_bf16
 
 
 @contextlib.contextmanager
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--root", default=None, help="data root (default: $CHROMAPROXY_DATA)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, AMX bf16: {cpu_has_amx_bf16()}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}, "
           f"{args.steps} steps x {args.rounds} rounds")
     print("| case | fp32 img/s | bf16 img/s | bf16 / fp32 |")
     print("|---|---|---|---|")

@@ -22,7 +22,7 @@ from chromaproxy.color import rgb_to_lab, split_lab
 from chromaproxy.data.augment import to_float
 from chromaproxy.data.cifar import CIFAR10, load_cifar
 from chromaproxy.data.sources import resolve_root
-from chromaproxy.device import cpu_has_amx_bf16
+from chromaproxy.device import cpu_has_native_bf16
 from chromaproxy.inference.recolorize import recolorize
 from precision import forced
 
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     train = load_cifar(CIFAR10, resolve_root(args.root), download=False, progress=False).train
     images = train.subset(torch.arange(args.images))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, AMX bf16: {cpu_has_amx_bf16()}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}, "
           f"{args.images} images x {args.rounds} rounds")
     rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
     outputs = {}

@@ -1,4 +1,5 @@
-"""The autocast policy: bf16 on CUDA and on AMX CPUs, float32 elsewhere, overridable per process."""
+"""The autocast policy: bf16 on CUDA and on CPUs with native bf16 (AMX or AVX-512 BF16), float32 elsewhere,
+overridable per process."""
 
 import pytest
 import torch
@@ -10,18 +11,28 @@ from chromaproxy.errors import UserError
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("amx, expected", [(True, "bf16"), (False, "fp32")])
-def test_auto_follows_the_cpu(monkeypatch, amx, expected):
+@pytest.mark.parametrize("capabilities, expected", [
+    ({"avx512_f": True, "amx_bf16": True, "avx512_bf16": True}, "bf16"),  # Sapphire Rapids
+    ({"avx512_f": True, "amx_bf16": False, "avx512_bf16": True}, "bf16"),  # Zen 4/5 EPYC
+    ({"avx512_f": True, "amx_bf16": False, "avx512_bf16": False}, "fp32"),  # Skylake-SP
+    ({"avx2": True}, "fp32"),
+])
+def test_auto_follows_the_cpu(monkeypatch, capabilities, expected):
     monkeypatch.delenv("CHROMAPROXY_PRECISION", raising=False)
-    monkeypatch.setattr(device_module, "cpu_has_amx_bf16", lambda: amx)
-    assert precision(CPU) == expected
-    assert precision(torch.device("cuda")) == "bf16"
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    device_module.cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision(CPU) == expected
+        assert precision(torch.device("cuda")) == "bf16"
+    finally:
+        monkeypatch.undo()
+        device_module.cpu_has_native_bf16.cache_clear()
 
 
 @pytest.mark.parametrize("wanted", ["fp32", "bf16"])
 def test_the_environment_overrides_the_hardware(monkeypatch, wanted):
     monkeypatch.setenv("CHROMAPROXY_PRECISION", wanted)
-    monkeypatch.setattr(device_module, "cpu_has_amx_bf16", lambda: wanted == "fp32")
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: wanted == "fp32")
     assert precision(CPU) == wanted
 
 

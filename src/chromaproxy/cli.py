@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chromaproxy import __version__
+from chromaproxy.allocator import keep_freed_memory
 from chromaproxy.cli_help import RegistryHelp
 from chromaproxy.errors import UserError
 
@@ -602,6 +603,7 @@ def main() -> None:
 
 def _run_app() -> int | str | None:
     try:
+        keep_freed_memory()
         app()
     except SystemExit as done:
         return done.code

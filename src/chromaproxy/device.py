@@ -1,11 +1,13 @@
 """Device choice, the mixed-precision context (bf16 autocast) and the memory layout.
 
-bf16 autocast runs on CUDA, and on CPUs whose cores multiply bf16 natively (Intel AMX, e.g. Sapphire Rapids):
-there oneDNN's bf16 convolutions make the quick presets' training steps 1.5-2.5x faster than float32 on
-2 cores (colorization 2.1x), with the same kNN quality (benchmarks/RESULTS.md, "bf16 autocast on an AMX CPU").
-CPUs without it (AVX2, or AVX-512 without AMX, such as the AMD EPYC sandbox earlier results came from) would
-emulate bf16 and run slower, so they stay in float32. ``CHROMAPROXY_PRECISION=fp32`` (or ``bf16``) overrides
-the choice for a process, e.g. to compare the two; the choice is printed when a run starts.
+bf16 autocast runs on CUDA, and on CPUs whose cores multiply bf16 natively: Intel AMX (Sapphire Rapids and
+later) or AVX-512 BF16 (e.g. AMD Zen 4/5 EPYC, Intel Cooper Lake). There oneDNN's bf16 convolutions make the
+quick presets' training steps 1.5-2.6x faster than float32 on 2 cores, with the same kNN quality
+(benchmarks/RESULTS.md, "bf16 autocast on an AMX CPU" and "... on an AVX-512 BF16 CPU": colorization 2.1x on
+either, IIC 2.6x on a Zen 5 EPYC). CPUs without such instructions (AVX2, or AVX-512 without BF16, such as
+the EPYC sandbox the earliest results came from) would emulate bf16 and run slower, so they stay in
+float32. ``CHROMAPROXY_PRECISION=fp32`` (or ``bf16``) overrides the choice for a process, e.g. to compare
+the two; the choice is printed when a run starts.
 
 Every network and batch is kept channels_last (NHWC), on CPUs as well as GPUs: oneDNN's convolutions run
 faster in that layout on this project's 2-core CPU too, by 1.1-1.3x per training step for every
@@ -46,12 +48,14 @@ def precision(device: torch.device) -> str:
         raise UserError(f"CHROMAPROXY_PRECISION={wanted!r} is not a precision; use one of {', '.join(PRECISIONS)}")
     if wanted != "auto":
         return wanted
-    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_amx_bf16()) else "fp32"
+    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()) else "fp32"
 
 
 @functools.cache
-def cpu_has_amx_bf16() -> bool:
-    return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU multiplies bf16 in hardware (AMX or AVX-512 BF16), which oneDNN's bf16 kernels use."""
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("amx_bf16", False) or capabilities.get("avx512_bf16", False))
 
 
 def autocast(device: torch.device):
