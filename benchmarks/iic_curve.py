@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from chromaproxy.allocator import keep_freed_memory
 from chromaproxy.config import load_config
 from chromaproxy.engine.data import training_images
 from chromaproxy.engine.run_dir import open_run_dir
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="JSON lines, one per epoch (default: print only)")
     parser.add_argument("overrides", nargs="*", help="config key=value items")
     args = parser.parse_args()
+    keep_freed_memory()  # as the chromaproxy command does
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(args.preset, [*args.overrides, f"out={tmp}/run", "eval.test_limit=1", "train.checkpoint_minutes=0"])
         trainer = Trainer(cfg, open_run_dir(cfg))
