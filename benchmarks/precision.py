@@ -4,8 +4,9 @@ chromaproxy trains and evaluates under bf16 autocast on CPUs with native bf16 (A
 float32 on other CPUs (``chromaproxy.device.precision``); this benchmark is the measurement behind that
 choice. For each case it times memory_layout.py's compute-only training step (throughput.py's part (a):
 ``Network.forward`` + backward + optimizer step on pre-made augmented CIFAR-10 batches, channels_last)
-once under each precision, alternated AB BA AB, and prints the median img/s of each and their ratio. The precision is switched through
-``CHROMAPROXY_PRECISION``, which ``chromaproxy.device.precision`` reads at every autocast.
+once under each precision, alternated AB BA AB, and prints the median img/s of each and their ratio. The
+precision is switched through ``CHROMAPROXY_PRECISION``, which ``chromaproxy.device.precision`` reads at
+every autocast.
 
     CHROMAPROXY_DATA=/path/to/data python benchmarks/precision.py [--cases colorization,nin] [--steps 8]
 """

@@ -45,6 +45,6 @@ def test_a_typo_is_one_clear_error(monkeypatch):
 
 def test_the_command_line_applies_them():
     env = {**os.environ, "CHROMAPROXY_MALLOC": "jemalloc"}
-    result = subprocess.run([sys.executable, "-m", "chromaproxy", "config", "keys"], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "chromaproxy", "config", "show", "--keys"], env=env, capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "CHROMAPROXY_MALLOC='jemalloc' is not a choice" in result.stderr

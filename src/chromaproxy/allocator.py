@@ -5,10 +5,10 @@ back to the kernel when it is freed; the next step maps it again and the kernel 
 touch. The quick IIC preset's 10 epochs in float32 on 2 cores thereby took 202 million minor page
 faults and a fifth of the process's CPU time in the kernel. Telling glibc to serve every allocation from
 its heap (``M_MMAP_MAX = 0``) and to keep up to 2 GiB of freed heap (``M_TRIM_THRESHOLD``) reuses the
-pages instead: the quick presets' training runs 1.06x (colorization), 1.38x (IIC) and 1.46x (rotation) faster,
-for a peak memory 3-28 % higher (benchmarks/RESULTS.md, "Keeping freed memory"). This is what the jemalloc
-or tcmalloc that PyTorch's CPU tuning guide preloads would do, without a library to install or an
-``LD_PRELOAD`` to set.
+pages instead: the quick presets' training runs 1.06x (colorization), 1.38x (IIC) and 1.46x (rotation)
+faster, for a peak memory 3-28 % higher (benchmarks/RESULTS.md, "bf16 autocast on an AVX-512 BF16 CPU,
+keeping freed memory", part (b)). This is what the jemalloc or tcmalloc that PyTorch's CPU tuning guide
+preloads would do, without a library to install or an ``LD_PRELOAD`` to set.
 
 ``chromaproxy`` applies it when the command starts; ``CHROMAPROXY_MALLOC=system`` leaves glibc's defaults
 (e.g. to compare the two, or where memory is tight). On other C libraries it does nothing.

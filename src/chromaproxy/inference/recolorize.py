@@ -9,10 +9,11 @@ images is recomputed, never reused. A fitting cache of a sibling run is read ins
 seeds of ``seeds=[0,1,2]`` (``out/seed<k>``) share their training images, so the first seed's
 recolorization serves them all.
 
-The colorizer runs under the device's autocast (bf16 on CUDA and on CPUs with native bf16, see ``chromaproxy.device``):
-the hypercolumn head decodes all 1,024 pixels of every image, which took 28 minutes for 50,000 images in
-float32 on a 2-core CPU (benchmarks/RESULTS.md, "Recolorizing in bf16"). bf16 colours differ slightly from
-float32 ones, so the header records the precision too and a cache of the other precision is recomputed.
+The colorizer runs under the device's autocast (bf16 on CUDA and on CPUs with native bf16, see
+``chromaproxy.device``): the hypercolumn head decodes all 1,024 pixels of every image, which took 28
+minutes for 50,000 images in float32 on a 2-core CPU (benchmarks/RESULTS.md, "Recolorizing in bf16"). bf16
+colours differ slightly from float32 ones, so the header records the precision too and a cache of the
+other precision is recomputed.
 
 The colorizer must be a colorization run trained on this run's image size: at another size its ab would
 come from a network that never saw such images.
