@@ -31,11 +31,13 @@ def run_once(preset: str, choice: str, steps: int, extra: tuple[str, ...] = ()) 
         command = [sys.executable, "-m", "chromaproxy", "pretrain", str(CONFIGS / f"{preset}-cifar10-quick.yaml"),
                    f"out={tmp}/run", f"train.max_steps={steps}", "train.log_every=10", "eval.test_limit=64",
                    "train.checkpoint_minutes=0", *extra]
-        child = subprocess.Popen(command, env={**os.environ, "CHROMAPROXY_MALLOC": choice},
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(child.pid, 0)
-        if status != 0:
-            raise SystemExit(f"{preset} ({choice}) failed: {child.stderr.read().decode()[-2000:]}")
+        with open(Path(tmp, "stderr.txt"), "w+") as stderr:  # a file, not a pipe: nothing waits on it being read
+            child = subprocess.Popen(command, env={**os.environ, "CHROMAPROXY_MALLOC": choice},
+                                     stdout=subprocess.DEVNULL, stderr=stderr)
+            _, status, usage = os.wait4(child.pid, 0)
+            if status != 0:
+                stderr.seek(0)
+                raise SystemExit(f"{preset} ({choice}) failed: {stderr.read()[-2000:]}")
         rates = [row["img_per_s"] for row in map(json.loads, Path(tmp, "run", "metrics.jsonl").read_text().splitlines())
                  if "img_per_s" in row]
     return {"img_per_s": statistics.median(rates[1:]), "minflt": usage.ru_minflt, "sys_s": usage.ru_stime,

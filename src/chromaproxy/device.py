@@ -4,9 +4,9 @@ bf16 autocast runs on CUDA, and on CPUs whose cores multiply bf16 natively: Inte
 later) or AVX-512 BF16 (e.g. AMD Zen 4/5 EPYC, Intel Cooper Lake). There oneDNN's bf16 convolutions make the
 quick presets' training steps 1.5-2.6x faster than float32 on 2 cores, with the same kNN quality
 (benchmarks/RESULTS.md, "bf16 autocast on an AMX CPU" and "... on an AVX-512 BF16 CPU": colorization
-2.1x on either, IIC 2.6x on a Zen 5 EPYC). CPUs without such instructions (AVX2, or AVX-512 without BF16, such as
-the EPYC sandbox the earliest results came from) would emulate bf16 and run slower, so they stay in
-float32. ``CHROMAPROXY_PRECISION=fp32`` (or ``bf16``) overrides the choice for a process, e.g. to compare
+2.1x on either, IIC 2.6x on a Zen 5 EPYC). CPUs without such instructions (AVX2, or AVX-512 without BF16,
+such as the EPYC sandbox the earliest results came from) would emulate bf16 and run slower, so they stay
+in float32. ``CHROMAPROXY_PRECISION=fp32`` (or ``bf16``) overrides the choice for a process, e.g. to compare
 the two; the choice is printed when a run starts.
 
 Every network and batch is kept channels_last (NHWC), on CPUs as well as GPUs: oneDNN's convolutions run
