@@ -47,5 +47,5 @@ def test_autocast_runs_convolutions_in_the_chosen_precision(monkeypatch, wanted,
 
 def test_a_typo_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("CHROMAPROXY_PRECISION", "fp16")
-    with pytest.raises(UserError, match="CHROMAPROXY_PRECISION='fp16' is not a precision; use one of auto, bf16, fp32"):
+    with pytest.raises(UserError, match="CHROMAPROXY_PRECISION='fp16' is not a choice; use one of auto, bf16, fp32"):
         precision(CPU)

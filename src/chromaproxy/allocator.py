@@ -17,10 +17,9 @@ preloads would do, without a library to install or an ``LD_PRELOAD`` to set.
 from __future__ import annotations
 
 import ctypes
-import os
 import platform
 
-from chromaproxy.errors import UserError
+from chromaproxy.environment import environment_choice
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 M_MMAP_MAX = -4
@@ -30,10 +29,7 @@ CHOICES = ("keep", "system")
 
 def keep_freed_memory() -> bool:
     """Apply the settings unless ``CHROMAPROXY_MALLOC=system``; True when glibc took them."""
-    wanted = os.environ.get("CHROMAPROXY_MALLOC", "keep")
-    if wanted not in CHOICES:
-        raise UserError(f"CHROMAPROXY_MALLOC={wanted!r} is not a choice; use one of {', '.join(CHOICES)}")
-    if wanted == "system" or platform.libc_ver()[0] != "glibc":
+    if environment_choice("CHROMAPROXY_MALLOC", CHOICES) == "system" or platform.libc_ver()[0] != "glibc":
         return False
     mallopt = ctypes.CDLL(None).mallopt
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEPT_BYTES))

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 
 import torch
 
+from chromaproxy.environment import environment_choice
 from chromaproxy.errors import UserError
 
 
@@ -43,9 +43,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 def precision(device: torch.device) -> str:
     """``bf16`` or ``fp32``: what :func:`autocast` runs on ``device`` (see the module docstring)."""
-    wanted = os.environ.get("CHROMAPROXY_PRECISION", "auto")
-    if wanted not in PRECISIONS:
-        raise UserError(f"CHROMAPROXY_PRECISION={wanted!r} is not a precision; use one of {', '.join(PRECISIONS)}")
+    wanted = environment_choice("CHROMAPROXY_PRECISION", PRECISIONS)
     if wanted != "auto":
         return wanted
     return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()) else "fp32"
