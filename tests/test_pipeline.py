@@ -117,3 +117,28 @@ def test_stage_configs_share_the_data_and_drop_only_the_pseudo_label_task(tmp_pa
     assert {s.out for s in stages.values()} == {str(tmp_path / name) for name in ("cluster", "proxy", "sslpp")}
     no_baseline = stage_configs(load_config(REPO / "configs/sslpp-rotation-cifar10-quick.yaml", ["pipeline.baseline=false"]), tmp_path)
     assert list(no_baseline) == ["cluster", "sslpp"]
+
+
+@pytest.mark.parametrize("overrides, epochs", [
+    (["data.limit=40000"], 18 * 10_000 // 40_000),
+    (["data.limit=3000"], 18 * 10_000 // 3000),
+    (["data.limit=40000", "pipeline.cluster_overrides=[train.epochs=7]"], 7),
+    (["data.limit=40000", "pipeline.cluster_overrides=[train.max_steps=5]"], 18),
+    ([], 18),
+])
+def test_the_cluster_stage_sees_as_many_images_as_its_preset_unless_its_length_is_set(tmp_path, overrides, epochs):
+    from rich.console import Console
+
+    from chromaproxy.config import load_config
+    from chromaproxy.engine.pipeline import stage_configs
+
+    if not (data_root() / "cifar10" / "data_batch_1").is_file():
+        pytest.skip("CIFAR-10 not found (set CHROMAPROXY_DATA)")
+    preset = load_config(REPO / "configs/iic-cifar10-quick.yaml")
+    assert (preset.train.epochs, preset.data.limit) == (18, 10_000), "the cases above are worked out for this preset"
+    console = Console(record=True, width=200)
+    cfg = load_config(REPO / "configs/sslpp-rotation-cifar10-quick.yaml", [f"data.root={data_root()}", *overrides])
+    assert stage_configs(cfg, tmp_path, console)["cluster"].train.epochs == epochs
+    said = console.export_text()
+    rescaled = epochs != 18 and "train.epochs=7" not in str(overrides)
+    assert (f"cluster: {epochs} epochs of " in said and "budget of 180,000 images seen" in said) == rescaled

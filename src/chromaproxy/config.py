@@ -92,7 +92,7 @@ class TrainConfig:
 @dataclass
 class PipelineConfig:
     cluster: str | None = None  # chromaproxy pipeline: the clustering preset of its first stage, e.g. configs/iic-cifar10-quick.yaml
-    cluster_overrides: list[str] = field(default_factory=list)  # key=value items for that preset, e.g. [train.epochs=5]
+    cluster_overrides: list[str] = field(default_factory=list)  # key=value items for that preset, e.g. [iic.views=5]; its epochs are rescaled to the run's image count unless these set train.epochs
     baseline: bool = True  # also train the proxy task(s) without pseudo-labels, the report's reference
     eval_preset: str | None = None  # evaluation preset of the evaluate stage, e.g. configs/eval-sslpp-cifar10-quick.yaml
     protocols: list[str] = field(default_factory=lambda: ["knn", "conv"])  # protocols the evaluate stage runs

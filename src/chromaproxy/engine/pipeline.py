@@ -4,7 +4,10 @@ Stages, each in its own folder of ``out``:
 
 1. ``cluster/``: IIC on the run's own training images (the ``pipeline.cluster`` preset with
    ``pipeline.cluster_overrides``, then the pretraining run's ``data.*`` and seed, so the labels file is
-   aligned by construction), then the labels file;
+   aligned by construction), then the labels file. A cluster preset is tuned as a budget of images seen
+   (epochs x its own image count), so on a run with another image count its epochs are rescaled to see
+   as many images (rounded down: never more time than the preset's), unless the overrides set
+   ``train.epochs`` or ``train.max_steps``; this keeps every SSL++ preset in step with the one IIC preset;
 2. ``proxy/``: the proxy task(s) alone, the reference column (``pipeline.baseline``);
 3. ``sslpp/``: the preset itself, proxy task(s) + pseudo-labels from ``cluster/``;
 4. evaluation of both (``pipeline.eval_preset``, ``pipeline.protocols``) into their ``eval/``;
@@ -47,7 +50,7 @@ def run_pipeline(cfg: Any, train: Train, console: Console) -> Path:
     if PSEUDO not in cfg.tasks or cfg.pipeline.cluster is None:
         raise UserError("pipeline runs an SSL++ preset: tasks with pseudolabel and pipeline.cluster=CLUSTER_PRESET, e.g. configs/sslpp-rotation-cifar10-quick.yaml")
     out = Path(cfg.out)
-    stages = stage_configs(cfg, out)
+    stages = stage_configs(cfg, out, console)
     for number, (name, stage) in enumerate(stages.items(), start=1):
         console.print(f"[bold]stage {number}/{len(stages) + 2}: {name}[/bold] → {stage.out}")
         train_stage(name, stage, train, console)
@@ -73,11 +76,14 @@ def assign_clusters(run: Path, cfg: Any) -> tuple[Path, dict[str, Any]]:
     return assign(run, training_images(cfg)[2])
 
 
-def stage_configs(cfg: Any, out: Path) -> dict[str, Any]:
+def stage_configs(cfg: Any, out: Path, console: Console | None = None) -> dict[str, Any]:
     """The config of every training stage: cluster, sslpp and (with pipeline.baseline) proxy."""
-    cluster = load_config(cfg.pipeline.cluster, cfg.pipeline.cluster_overrides)
+    preset = load_config(cfg.pipeline.cluster, cfg.pipeline.cluster_overrides)
+    cluster = copy.deepcopy(preset)
     cluster.data = copy.deepcopy(cfg.data)
     cluster.seed, cluster.device, cluster.out = cfg.seed, cfg.device, str(out / "cluster")
+    if cluster.data != preset.data and not _sets_length(cfg.pipeline.cluster_overrides):
+        keep_images_seen(preset, cluster, console)
     validate(cluster)
     sslpp = copy.deepcopy(cfg)
     sslpp.out, sslpp.pseudolabel.labels = str(out / "sslpp"), str(out / "cluster")
@@ -91,6 +97,23 @@ def stage_configs(cfg: Any, out: Path) -> dict[str, Any]:
         validate(proxy)
         stages = {"cluster": cluster, "proxy": proxy, "sslpp": sslpp}
     return stages
+
+
+def keep_images_seen(preset: Any, cluster: Any, console: Console | None) -> None:
+    """Set the cluster stage's epochs so that it sees as many images as the preset on its own images."""
+    budget = preset.train.epochs * len(training_images(preset, progress=False)[2])
+    images = len(training_images(cluster, progress=False)[2])
+    epochs = max(1, budget // images)
+    if console is not None and epochs != cluster.train.epochs:
+        console.print(f"  cluster: {epochs} epochs of {images:,} images, the preset's budget of "
+                      f"{budget:,} images seen (set pipeline.cluster_overrides=[train.epochs=N] to choose)",
+                      markup=False, soft_wrap=True)
+    cluster.train.epochs = epochs
+
+
+def _sets_length(overrides: list[str]) -> bool:
+    """Whether the overrides choose the cluster stage's length themselves."""
+    return any(item.partition("=")[0].strip() in ("train.epochs", "train.max_steps") for item in overrides)
 
 
 def train_stage(name: str, cfg: Any, train: Train, console: Console) -> None:
