@@ -109,6 +109,7 @@ _BASE_FIELDS: list[tuple[str, Any, Any]] = [
     ("graph", str | None, field(default=None)),  # transitive invariance: the `chromaproxy mine` folder whose edges are the training pairs
     ("tasks", list[str], field(default_factory=lambda: ["supervised"])),  # tasks trained together
     ("task_weights", list[NonNegative[float]], field(default_factory=lambda: [1.0])),  # loss weight per task
+    ("task_weights_scope", Literal["loss", "backbone"], field(default="loss")),  # loss: L = Σ w·L_task; backbone: w scales only the gradient a task sends into the backbone, its head learns unweighted
     ("data", DataConfig, field(default_factory=DataConfig)),
     ("augment", AugmentConfig, field(default_factory=AugmentConfig)),
     ("model", ModelConfig, field(default_factory=ModelConfig)),
