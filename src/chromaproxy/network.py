@@ -108,7 +108,8 @@ class Network(nn.Module):
         (pseudo-labels and recolorized images exist for the training images only). ``labeled`` is a
         semi-supervised run's second batch (rgb, labels): the tasks that need labels train on it, the
         others on ``rgb``. With ``weights_scope="backbone"`` a task's weight scales the gradient at its taps
-        and ``loss`` sums the unweighted losses (the backbone's gradient is the same). One call covers every task so that DDP, which hooks ``forward``, sees the whole step.
+        and ``loss`` sums the unweighted losses (the backbone's gradient is the same). One call covers every
+        task so that DDP, which hooks ``forward``, sees the whole step.
         """
         outputs: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=rgb.device)
