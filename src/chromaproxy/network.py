@@ -124,9 +124,10 @@ class Network(nn.Module):
                 continue
             inputs, targets = task.make_batch(images, targets, generator)
             at_taps = self.weights_scope == "backbone" and task.reads_backbone
+            backbone_gradient, loss_weight = (weight, 1.0) if at_taps else (1.0, weight)
             with autocast(rgb.device):
-                task_out = self.task_outputs(name, inputs, targets, weight if at_taps else 1.0)
-            total = total + (1.0 if at_taps else weight) * task_out["loss"].float()
+                task_out = self.task_outputs(name, inputs, targets, backbone_gradient)
+            total = total + loss_weight * task_out["loss"].float()
             outputs.update({f"{name}/{k}": v.detach().float() for k, v in task_out.items()})
         outputs["loss"] = total
         return outputs
